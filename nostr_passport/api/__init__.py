@@ -1,0 +1,1 @@
+"""api layer of NostrPassport (see DESIGN.md section 6)."""

@@ -1,0 +1,1 @@
+"""hsm layer of NostrPassport (see DESIGN.md section 6)."""

@@ -1,0 +1,1 @@
+"""nostr layer of NostrPassport (see DESIGN.md section 6)."""

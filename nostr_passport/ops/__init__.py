@@ -1,0 +1,1 @@
+"""ops layer of NostrPassport (see DESIGN.md section 6)."""

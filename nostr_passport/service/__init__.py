@@ -1,0 +1,1 @@
+"""service layer of NostrPassport (see DESIGN.md section 6)."""

@@ -1,0 +1,1 @@
+"""signer layer of NostrPassport (see DESIGN.md section 6)."""

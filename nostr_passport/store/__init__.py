@@ -1,0 +1,1 @@
+"""store layer of NostrPassport (see DESIGN.md section 6)."""
