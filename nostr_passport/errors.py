@@ -1,0 +1,104 @@
+"""The exceptions of NostrPassport outside the pure crypto package.
+
+One small hierarchy, mapped once to HTTP responses (api) and NIP-46 error replies
+(bunker). Messages are for humans and must never contain secret material.
+`nostr_passport.crypto.errors.CryptoError` is the separate root of the crypto package,
+which imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+
+class PassportError(Exception):
+    """Base of our errors. `code` is the stable machine-readable name used in replies."""
+
+    code = "internal_error"
+
+
+# ---------------------------------------------------------------- caller errors
+
+
+class BadRequestError(PassportError):
+    code = "bad_request"
+
+
+class NotFoundError(PassportError):
+    code = "not_found"
+
+
+class ConflictError(PassportError):
+    code = "conflict"
+
+
+class AuthenticationError(PassportError):
+    """No or invalid credentials."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(PassportError):
+    """Valid credentials, but not allowed to do this."""
+
+    code = "forbidden"
+
+
+class RateLimitedError(PassportError):
+    code = "rate_limited"
+
+
+class ConfigError(PassportError):
+    code = "config_error"
+
+
+# ---------------------------------------------------------------- service availability
+
+
+class UnavailableError(PassportError):
+    """A dependency (signers, store, audit log, HSM) cannot serve right now."""
+
+    code = "unavailable"
+
+
+# ---------------------------------------------------------------- HSM providers
+
+
+class HsmError(PassportError):
+    """Base of provider (HSM adapter) errors."""
+
+    code = "hsm_error"
+
+
+class ProviderUnavailableError(HsmError, UnavailableError):
+    """The HSM cannot be reached or its session broke."""
+
+    code = "hsm_unavailable"
+
+
+class ProviderAuthenticationError(HsmError):
+    """Login to the HSM failed (wrong PIN, user not a crypto user...)."""
+
+    code = "hsm_authentication_failed"
+
+
+class KeyNotFoundError(HsmError):
+    """A key (KEK, attestation, transport) is missing in the HSM."""
+
+    code = "hsm_key_not_found"
+
+
+class TamperedCiphertextError(HsmError):
+    """A wrapped blob failed authentication: flipped bits, wrong AAD, wrong key."""
+
+    code = "tampered_ciphertext"
+
+
+class UnsupportedOperationError(HsmError):
+    """The provider (or its profile) lacks a mechanism the operation needs."""
+
+    code = "hsm_unsupported"
+
+
+class ProductionModeError(HsmError):
+    """A development-only component (the simulator) was asked to run in production mode."""
+
+    code = "not_for_production"
