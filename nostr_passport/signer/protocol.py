@@ -1,0 +1,198 @@
+"""The signer protocol: what the gateway (coordinator) may ask of one FROST participant.
+
+The same operations are served in-process (embedded default) and over HTTP by
+`nostr-passport signer serve`. Everything crossing this boundary is public data or a
+secret wrapped to a specific HSM's transport key: no share and no secret nonce ever
+appears in a request or a reply.
+
+Participant ids follow BIP 445: 0..n-1, shares evaluated at id + 1. Byte fields are raw
+bytes here; the HTTP transport encodes them as lowercase hex.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SignerInfo:
+    """Who a signer is; public."""
+
+    signer_id: str
+    provider_name: str
+    provider_kind: str  # "simulator" | "pkcs11"
+    vendor: str
+    model: str
+    serial: str
+    simulated: bool
+    transport_public_key: bytes  # shares are wrapped TO this key (HSM-held private key)
+    attestation_public_key: bytes  # P-256 SubjectPublicKeyInfo DER
+    supports_dkg: bool = False
+
+
+@dataclass(frozen=True)
+class ShareSlot:
+    """Where one participant's share of an identity goes."""
+
+    participant: int
+    signer_id: str
+    transport_public_key: bytes
+
+
+@dataclass(frozen=True)
+class WrappedShare:
+    """A share wrapped by the dealer signer to the recipient signer's transport key."""
+
+    participant: int
+    signer_id: str
+    blob: bytes
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """A statement about one share, signed by the holding signer's HSM attestation key.
+
+    `statement` is canonical JSON (sorted keys, no whitespace) of: identity_id,
+    group_pubkey (hex), participant, pubshare (hex), epoch, threshold, signer_id,
+    provider {name, kind, vendor, model, serial, simulated}, issued_at (unix seconds).
+    """
+
+    statement: bytes
+    signature: bytes  # ECDSA P-256 SHA-256, DER
+    public_key: bytes  # the attestation key, SubjectPublicKeyInfo DER
+
+
+@dataclass(frozen=True)
+class DealtIdentity:
+    """Public result of dealer keygen inside one signer's provider."""
+
+    identity_id: str
+    threshold: int
+    group_pubkey: bytes  # 33-byte compressed, as dealt (not parity-adjusted)
+    vss_commitments: tuple[bytes, ...]
+    pubshares: tuple[bytes, ...]  # index = participant id
+    wrapped_shares: tuple[WrappedShare, ...]  # for every participant but the dealer's own
+    dealer_attestation: Attestation
+
+
+@dataclass(frozen=True)
+class NonceCommitment:
+    """A preprocessed public nonce (66 bytes) and the id the signer knows its secret by."""
+
+    nonce_id: str
+    pubnonce: bytes
+
+
+@dataclass(frozen=True)
+class EventToSign:
+    """A NIP-01 event without id and sig: the signer computes the id (the message) itself."""
+
+    pubkey: str  # hex x-only, must equal the identity's group key
+    created_at: int
+    kind: int
+    tags: tuple[tuple[str, ...], ...]
+    content: str
+
+
+@dataclass(frozen=True)
+class SignRequest:
+    """One partial-signing request for one event.
+
+    `pubnonces` holds every participant's public nonce of this session (including the
+    signer's own, which the signer checks is the one it handed out as `nonce_id`).
+    """
+
+    identity_id: str
+    epoch: int
+    ids: tuple[int, ...]
+    pubnonces: tuple[bytes, ...]  # aligned with ids
+    nonce_id: str
+    event: EventToSign
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class PartialSignature:
+    participant: int
+    nonce_id: str
+    psig: bytes  # 32 bytes
+
+
+@dataclass(frozen=True)
+class EcdhRequest:
+    identity_id: str
+    epoch: int
+    ids: tuple[int, ...]
+    peer_pubkey: bytes  # 32-byte x-only (Nostr) or 33-byte compressed
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class EcdhShareReply:
+    participant: int
+    point: bytes  # 33 bytes: lambda_i * s_i * P
+    proof: bytes  # 64-byte BIP-374 DLEQ proof
+
+
+@dataclass(frozen=True)
+class HeldShare:
+    """Public view of a share a signer holds."""
+
+    identity_id: str
+    participant: int
+    epoch: int
+    threshold: int
+    group_pubkey: bytes
+    pubshare: bytes
+    vss_commitments: tuple[bytes, ...] = field(default_factory=tuple)
+
+
+class SignerClient(Protocol):
+    """The gateway's view of one signer. Implemented in-process and over HTTP."""
+
+    @property
+    def signer_id(self) -> str: ...
+
+    def info(self) -> SignerInfo: ...
+
+    def health(self) -> bool: ...
+
+    def deal_identity(
+        self, identity_id: str, threshold: int, slots: tuple[ShareSlot, ...], epoch: int = 0
+    ) -> DealtIdentity:
+        """Dealer keygen inside this signer's provider; keeps its own share, wipes the rest."""
+        ...
+
+    def receive_share(
+        self,
+        identity_id: str,
+        participant: int,
+        epoch: int,
+        threshold: int,
+        group_pubkey: bytes,
+        vss_commitments: tuple[bytes, ...],
+        blob: bytes,
+    ) -> Attestation:
+        """Unwrap a share sent to us, verify it against the commitments, store it wrapped."""
+        ...
+
+    def commitments(self, count: int) -> tuple[NonceCommitment, ...]:
+        """Hand out `count` fresh preprocessed public nonces."""
+        ...
+
+    def partial_sign(self, requests: tuple[SignRequest, ...]) -> tuple[PartialSignature, ...]:
+        """Partial-sign a batch (one round for the batch); each request its own nonce."""
+        ...
+
+    def ecdh_share(self, request: EcdhRequest) -> EcdhShareReply: ...
+
+    def attest(self, identity_id: str) -> Attestation: ...
+
+    def held_share(self, identity_id: str) -> HeldShare: ...
+
+    def export_share(self, identity_id: str, recipient_transport_key: bytes) -> bytes:
+        """The share wrapped to another HSM's transport key (backup/migration)."""
+        ...
+
+    def delete_share(self, identity_id: str) -> None: ...
