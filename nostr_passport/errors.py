@@ -102,3 +102,15 @@ class ProductionModeError(HsmError):
     """A development-only component (the simulator) was asked to run in production mode."""
 
     code = "not_for_production"
+
+
+class MalformedBlobError(TamperedCiphertextError):
+    """Bytes that do not even parse as a wrapped blob (wrong version, truncated, garbage)."""
+
+    code = "malformed_blob"
+
+
+class KeyInUseError(HsmError, ConflictError):
+    """The key cannot be destroyed or replaced while it is in use (the current KEK)."""
+
+    code = "hsm_key_in_use"
