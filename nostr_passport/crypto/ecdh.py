@@ -93,6 +93,7 @@ def ecdh_share(
     `rand` is 32 bytes of fresh randomness for the DLEQ proof (BIP 374 auxiliary data).
     """
     curve.check_scalar(secshare, what="secret share", nonzero=True)
+    check_participant(participant)
     ids = session_ids(ids)
     if participant not in ids:
         raise InvalidInputError("participant is not in the session's participant set")
@@ -119,6 +120,7 @@ def _shares_by_participant(shares: Iterable[EcdhShare], ids: Sequence[int]) -> d
     for share in shares:
         if not isinstance(share, EcdhShare):
             raise InvalidInputError("ECDH shares must be EcdhShare objects")
+        check_participant(share.participant)
         if share.participant not in ids:
             raise InvalidInputError("ECDH share from a participant outside the session")
         if share.participant in by_id:

@@ -166,7 +166,8 @@ def test_wrong_pubshare_names_the_participant(data: st.DataObject) -> None:
     s = _draw_session(data)
     victim = data.draw(st.sampled_from(s.ids), label="victim")
     pubshares = s.pubshares
-    pubshares[victim] = curve.cbytes_ext(curve.point_mul_g(7))
+    other_scalar = s.out.shares[victim].value % (N - 1) + 1  # nonzero, != the share
+    pubshares[victim] = curve.cbytes_ext(curve.point_mul_g(other_scalar))
     with pytest.raises(InvalidContributionError) as info:
         ecdh.combine_ecdh_shares(s.all_shares(), pubshares, s.ids, s.peer)
     assert info.value.participant == victim and info.value.contrib == "ecdh_share"
@@ -239,6 +240,10 @@ INVALID_INPUTS: dict[str, Callable[[], Any]] = {
     "combine duplicate share": lambda: _combine(shares=[*SHARES, SHARES[0]]),
     "combine missing share": lambda: _combine(shares=SHARES[:1]),
     "combine no shares": lambda: _combine(shares=[]),
+    "combine share participant bool": lambda: _combine(
+        shares=[SHARES[0], dataclasses.replace(SHARES[1], participant=True)]
+    ),
+    "participant bool": lambda: ecdh.ecdh_share(SEC0, True, [0, 1], S.peer, R),
     "combine not EcdhShare": lambda: _combine(shares=[(0, b"", b""), SHARES[1]]),
     "combine missing pubshare": lambda: _combine(pubshares={0: S.out.pubshares[0]}),
     "combine pubshares list": lambda: _combine(pubshares=list(S.out.pubshares)),
