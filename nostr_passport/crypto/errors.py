@@ -37,3 +37,30 @@ class InvalidContributionError(CryptoError):
 
 class NonceReuseError(CryptoError):
     """A secret nonce was presented for a second use."""
+
+
+class FaultyCoordinatorError(InvalidContributionError):
+    """The coordinator (the aggregator) deviated from the protocol.
+
+    Raised by participant code only, when a message could have come wrong only from the
+    coordinator (ChillDKG: a wrong own pubnonce, a tampered certificate...). It is an
+    `InvalidContributionError` with `participant` None, so one handler can blame either
+    side; `contrib` names the coordinator's faulty part of the message.
+    """
+
+    def __init__(self, contrib: str, message: str = "") -> None:
+        super().__init__(None, contrib, message)
+
+
+class UnknownFaultyPartyError(CryptoError):
+    """Some participant or the coordinator is faulty, but which one is not known yet.
+
+    ChillDKG's `UnknownFaultyParticipantOrCoordinatorError`: a participant received an
+    invalid sum of encrypted shares and cannot tell who sent the bad summand. `inv_data`
+    is opaque investigation data for the protocol's investigate step; it holds secrets,
+    so it is kept out of the message and of `args` (and so out of repr and tracebacks).
+    """
+
+    def __init__(self, inv_data: object, message: str = "") -> None:
+        self.inv_data = inv_data
+        super().__init__(message or "a participant or the coordinator is faulty")
