@@ -184,6 +184,7 @@ class Pkcs11Provider:
                 raise KeyNotFoundError(f"KEK {kek_id!r} does not exist on this token")
             if keks[-1][1] == kek_id:
                 raise KeyInUseError(f"KEK {kek_id!r} is the current KEK; create a new one first")
+            self._cache.pop(f"kek:{kek_id}", None)
             for _, label, key in keks:
                 if label == kek_id:
                     key.destroy()
@@ -209,20 +210,35 @@ class Pkcs11Provider:
         return self._run("wrap", wrap)
 
     def unwrap(self, blob: WrappedBlob, aad: bytes) -> bytes:
+        def decrypt(key: Any) -> bytes:
+            params = GcmParams(blob.nonce, kek_aad(aad))
+            return bytes(
+                key.decrypt(blob.ciphertext, mechanism=self._gcm, mechanism_param=params.raw)
+            )
+
         def unwrap(session: Any) -> bytes:
+            if kek_number(self._prefix, blob.kek_id) is None:
+                raise KeyNotFoundError(f"{blob.kek_id!r} is not a KEK of this provider")
+            # The hot path (every signature unwraps a share) skips the object search.
+            # Any failure with a cached handle falls back to a fresh search, so a KEK
+            # destroyed by another process reads as KeyNotFoundError, not as tampering.
+            cache_key = f"kek:{blob.kek_id}"
+            cached = self._cache.pop(cache_key, None)
+            if cached is not None:
+                with contextlib.suppress(*_TAMPERED, *_STALE_HANDLE):
+                    plaintext = decrypt(cached)
+                    self._cache[cache_key] = cached
+                    return plaintext
             keys = self._find(session, ObjectClass.SECRET_KEY, blob.kek_id)
-            if kek_number(self._prefix, blob.kek_id) is None or not keys:
+            if not keys:
                 raise KeyNotFoundError(f"KEK {blob.kek_id!r} does not exist on this token")
             for key in keys:
-                params = GcmParams(blob.nonce, kek_aad(aad))
                 try:
-                    return bytes(
-                        key.decrypt(
-                            blob.ciphertext, mechanism=self._gcm, mechanism_param=params.raw
-                        )
-                    )
+                    plaintext = decrypt(key)
                 except _TAMPERED:
                     continue
+                self._cache[cache_key] = key
+                return plaintext
             raise TamperedCiphertextError("wrapped blob failed authentication")
 
         return self._run("unwrap", unwrap)

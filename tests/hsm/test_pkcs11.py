@@ -14,6 +14,7 @@ from pkcs11 import exceptions as p11e
 from nostr_passport.errors import (
     ConfigError,
     HsmError,
+    KeyNotFoundError,
     ProviderAuthenticationError,
     ProviderUnavailableError,
     UnsupportedOperationError,
@@ -274,3 +275,18 @@ def test_x963_kdf_profiles_report_softhsm_lack(
     blob = SimulatorProvider("sim").wrap_for(provider.transport_public_key(), SHARE, AAD)
     with pytest.raises(UnsupportedOperationError):
         provider.unwrap_transported(blob, AAD)
+
+
+def test_kek_destroyed_elsewhere_reads_as_missing_not_tampered(
+    softhsm_token: TokenFactory, closing: Callable[[HsmProvider], HsmProvider]
+) -> None:
+    config = softhsm_token("two-views")
+    a = closing(open_provider(config))
+    b = closing(open_provider(replace(config, name="other-view")))
+    blob = a.wrap(SHARE, AAD)
+    assert a.unwrap(blob, AAD) == SHARE  # `a` now holds the KEK handle in its cache
+    b.create_kek()
+    b.destroy_kek(blob.kek_id)
+    with pytest.raises(KeyNotFoundError):
+        a.unwrap(blob, AAD)
+    assert a.current_kek_id() == b.current_kek_id()
