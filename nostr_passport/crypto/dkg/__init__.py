@@ -9,11 +9,11 @@ outcome provable later (`recover`). See `chilldkg` for the steps and error mappi
 Taproot and Nostr. The BIP makes the threshold key "Taproot-safe": every party adds the
 tweak hash_TapTweak(x(sum of the commitments)) to the summed commitment, and every
 participant adds the same tweak to its share, so `threshold_pubkey` already commits to
-an unspendable BIP 341 script path and a malicious participant cannot hide a script
-path in it. The tweak is part of the key generation: `threshold_pubkey` is THE key, the
-secshares are Shamir shares of ITS secret, and the pre-tweak sum is never exposed.
-Bitcoin users may use it as a Taproot key directly (or as an internal key with their own
-tweaks); nothing else needs doing. Nostr (NIP-01) uses plain BIP-340 x-only keys with
+an unspendable BIP 341 script path: no participant can have hidden a script path in
+it, so Bitcoin wallets may put it in Taproot outputs without the extra precautions BIP
+341 asks for keys from plain PedPop. The tweak is part of the key generation:
+`threshold_pubkey` is THE key, the secshares are Shamir shares of ITS secret, and the
+pre-tweak sum is never exposed. Nostr (NIP-01) uses plain BIP-340 x-only keys with
 no Taproot tweak, so we apply no further tweak: a Nostr identity's public key (npub) is
 the x coordinate of `threshold_pubkey` as returned (`DKGOutput.threshold_xonly`), and
 BIP 445 signing with the secshares yields BIP-340 signatures valid under it.

@@ -125,6 +125,8 @@ class SessionParams:
 
 def params_validate(params: SessionParams) -> None:
     """Raise unless t and n are in range and the host keys are valid and distinct."""
+    if isinstance(params.t, bool) or not isinstance(params.t, int):
+        raise ThresholdOrCountError("t must be an integer")
     if not 1 <= params.t <= params.n <= MAX_PARTICIPANTS:
         raise ThresholdOrCountError("need 1 <= t <= n <= 2**32 - 1")
     for i, hostpubkey in enumerate(params.hostpubkeys):
@@ -149,9 +151,8 @@ def params_id(params: SessionParams) -> bytes:
     return dkg_hash("params_hash", u32(params.t) + b"".join(params.hostpubkeys))
 
 
-def index_of(hostseckey: bytes, hostpubkeys: tuple[bytes, ...], error: str) -> int:
+def index_of(hostpubkey: bytes, hostpubkeys: tuple[bytes, ...], error: str) -> int:
     """Our index among the host keys, or HostSeckeyError(error)."""
-    hostpubkey = hostpubkey_gen(hostseckey)
     try:
         return hostpubkeys.index(hostpubkey)
     except ValueError:
@@ -280,10 +281,10 @@ def participant_step1(
 
     `random` must be 32 FRESH random bytes; the state must be used only once.
     """
-    hostseckey_int(hostseckey)
+    hostpubkey = hostpubkey_gen(hostseckey)
     params_validate(params)
     idx = index_of(
-        hostseckey, params.hostpubkeys, "Host secret key does not match any host public key"
+        hostpubkey, params.hostpubkeys, "Host secret key does not match any host public key"
     )
     check_length(random, 32, "randomness")
     if not any(random):
@@ -417,6 +418,7 @@ def coordinator_finalize(
 
 def coordinator_investigate(pmsgs1: Sequence[bytes], params: SessionParams) -> list[bytes]:
     """One investigation message per participant (public; may be broadcast to all)."""
+    params_validate(params)
     cinvs = encpedpop.coordinator_investigate(parsed_pmsgs1(pmsgs1, params))
     return [cinv.to_bytes() for cinv in cinvs]
 
@@ -452,7 +454,7 @@ def recover(hostseckey: bytes | None, recovery_data: bytes) -> tuple[DKGOutput, 
     if hostseckey is None:
         return dkg_output(None, sum_coms_tweaked, n), data.params
     idx = index_of(
-        hostseckey,
+        hostpubkey_gen(hostseckey),
         data.hostpubkeys,
         "Host secret key does not match any host public key in the recovery data",
     )

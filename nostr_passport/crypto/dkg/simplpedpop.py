@@ -218,7 +218,7 @@ def participant_step1(
     return state, ParticipantMsg(com, pop), vss.secshares(n)
 
 
-def checked_coms_to_secrets(state: ParticipantState, cmsg: CoordinatorMsg) -> None:
+def check_coms_to_secrets(state: ParticipantState, cmsg: CoordinatorMsg) -> None:
     """Raise unless our own commitment came back and every other one has a valid pop."""
     if not point_eq(cmsg.coms_to_secrets[state.idx], state.com_to_secret):
         raise FaultyCoordinatorError(
@@ -237,7 +237,7 @@ def participant_step2(
     state: ParticipantState, cmsg: CoordinatorMsg, secshare: int
 ) -> tuple[DKGOutput, bytes]:
     """Our DKG output and the transcript to check for equality, or blame."""
-    checked_coms_to_secrets(state, cmsg)
+    check_coms_to_secrets(state, cmsg)
     sum_coms = assemble_sum_coms(cmsg.coms_to_secrets, cmsg.sum_coms_to_nonconst_terms)
     sum_coms_tweaked, tweak, pubtweak = sum_coms.invalid_taproot_commit()
     # Checking the tweaked share against the tweaked commitment is equivalent and spares
