@@ -74,6 +74,8 @@ class LoadedModule:
     # generation are dead.
     generation: int = 0
     users: int = 0
+    # What our env variables held before we set them, restored when the module is finalised.
+    saved_env: dict[str, str | None] = field(default_factory=dict)
     _sessions: dict[int, tuple[Any, _PinDigest]] = field(default_factory=dict)
 
     def ensure_current(self) -> None:
@@ -153,6 +155,18 @@ def _apply_env(env: tuple[tuple[str, str], ...]) -> None:
         os.environ[key] = value
 
 
+def _current_env(env: tuple[tuple[str, str], ...]) -> dict[str, str | None]:
+    return {key: os.environ.get(key) for key, _ in env}
+
+
+def _restore_env(saved: Mapping[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 def acquire(path: str, env: Mapping[str, str]) -> LoadedModule:
     """The process-wide module for `path`, loading it on first use."""
     if not os.path.isfile(path):
@@ -164,7 +178,9 @@ def acquire(path: str, env: Mapping[str, str]) -> LoadedModule:
     with _registry_lock:
         module = _registry.get(path)
         if module is None:
+            saved = _current_env(wanted)
             module = LoadedModule(path, wanted, _load(path, wanted), threading.RLock(), os.getpid())
+            module.saved_env = saved
             _registry[path] = module
         with module.lock:
             module.ensure_current()
@@ -191,12 +207,14 @@ def release(module: LoadedModule) -> None:
             with contextlib.suppress(p11e.PKCS11Error):
                 module.lib.finalize()
             module.generation += 1
+            _restore_env(module.saved_env)
 
 
 def _reinitialise(module: LoadedModule, env: tuple[tuple[str, str], ...]) -> None:
     module._close_all()
     with contextlib.suppress(p11e.PKCS11Error):
         module.lib.finalize()
+    module.saved_env = _current_env(env)
     _apply_env(env)
     try:
         module.lib.initialize()

@@ -3,6 +3,7 @@ attributes, session recovery, and each vendor profile's declared lacks."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -290,3 +291,14 @@ def test_kek_destroyed_elsewhere_reads_as_missing_not_tampered(
     with pytest.raises(KeyNotFoundError):
         a.unwrap(blob, AAD)
     assert a.current_kek_id() == b.current_kek_id()
+
+
+def test_module_environment_is_restored_after_last_close(
+    softhsm_token: TokenFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOFTHSM2_CONF", "/before/softhsm2.conf")
+    config = softhsm_token("env")
+    provider = open_provider(config)
+    assert os.environ["SOFTHSM2_CONF"] == config.softhsm2_conf
+    provider.close()
+    assert os.environ["SOFTHSM2_CONF"] == "/before/softhsm2.conf"
