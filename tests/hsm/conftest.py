@@ -48,7 +48,7 @@ def softhsm_token(softhsm_dir: Path) -> Callable[[str], ProviderConfig]:
     return create
 
 
-@pytest.fixture(params=["simulator", "pkcs11"])
+@pytest.fixture(params=["simulator", pytest.param("pkcs11", marks=pytest.mark.softhsm)])
 def kind(request: pytest.FixtureRequest) -> str:
     value: str = request.param
     return value

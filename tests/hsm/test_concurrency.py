@@ -16,6 +16,8 @@ from nostr_passport.hsm.factory import ProviderConfig, open_provider
 from nostr_passport.hsm.provider import HsmProvider, WrappedBlob, verify_attestation_signature
 from tests.hsm.conftest import softhsm_token  # noqa: F401 - fixture used below
 
+pytestmark = pytest.mark.softhsm
+
 ITERATIONS = 30
 THREADS = 4
 PROCESS_TIMEOUT_S = 120

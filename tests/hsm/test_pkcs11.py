@@ -29,6 +29,8 @@ from nostr_passport.hsm.simulator import SimulatorProvider
 from nostr_passport.hsm.softhsm import init_token
 from tests.hsm.conftest import PIN, SOFTHSM_MODULE
 
+pytestmark = pytest.mark.softhsm
+
 AAD = b"aad"
 SHARE = b"\x42" * 32
 TokenFactory = Callable[[str], ProviderConfig]
