@@ -26,6 +26,7 @@ from nostr_passport.errors import (
     HsmError,
     KeyInUseError,
     KeyNotFoundError,
+    PassportError,
     ProviderAuthenticationError,
     ProviderUnavailableError,
     TamperedCiphertextError,
@@ -155,7 +156,7 @@ class Pkcs11Provider:
         try:
             self._run("health", lambda s: s.generate_random(8 * self._profile.random_chunk_min))
             ok, detail = True, f"{self._profile.name}: token reachable, logged in"
-        except HsmError as exc:
+        except PassportError as exc:  # health reports, it never raises
             ok, detail = False, str(exc)
         return HealthStatus(ok=ok, detail=detail, latency_ms=(time.perf_counter() - start) * 1e3)
 
