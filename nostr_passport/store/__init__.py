@@ -1,1 +1,11 @@
-"""store layer of NostrPassport (see DESIGN.md section 6)."""
+"""The store: SQLAlchemy Core tables on SQLite (default) or PostgreSQL, Alembic migrations.
+
+`Store` (database.py) owns the engine and transactions; the table modules (identities,
+tokens, signers, tenants, audit_log, sessions) are plain functions over an open
+Connection, so a caller composes one transaction from several of them.
+"""
+
+from .database import Store, WriteConflictError
+from .engine import sqlite_url
+
+__all__ = ["Store", "WriteConflictError", "sqlite_url"]
