@@ -114,3 +114,36 @@ class KeyInUseError(HsmError, ConflictError):
     """The key cannot be destroyed or replaced while it is in use (the current KEK)."""
 
     code = "hsm_key_in_use"
+
+
+# ---------------------------------------------------------------- gateway
+
+
+class PayloadTooLargeError(BadRequestError):
+    """A request body above the configured limit (refused before parsing)."""
+
+    code = "payload_too_large"
+
+
+class IdentityDisabledError(ConflictError):
+    """The identity exists but is disabled: it signs and decrypts nothing."""
+
+    code = "identity_disabled"
+
+
+class SignersUnavailableError(UnavailableError):
+    """Fewer than t signers of an identity answered correctly within the deadline."""
+
+    code = "signers_unavailable"
+
+
+class AuditUnavailableError(UnavailableError):
+    """The audit record could not be written, so the operation was refused (fail closed)."""
+
+    code = "audit_unavailable"
+
+
+class StoreUnavailableError(UnavailableError):
+    """The database cannot be reached or keeps refusing writes."""
+
+    code = "store_unavailable"
