@@ -1,30 +1,38 @@
 """Real Nostr relays for tests, on 127.0.0.1 with a free port, that can stop and restart.
 
 Two implementations, so that the client is tested against more than one reading of
-NIP-01:
+NIP-01. Both run as subprocesses: stop() kills the process, so the port is free at once
+and every connection drops without a close frame, as in a crash.
 
-- nostr-sdk's LocalRelay (Rust, in this process, in-memory database), `local_relay`.
-  Traps handled here: it allows only 60 EVENTs a minute per connection unless given a
-  RateLimit (raised to 1,000,000 here); it refuses events over 64 KiB (not settable);
-  it writes without TCP_NODELAY, so a second small message on a connection waits for
-  the client's delayed ACK, ~44 ms (the relay client sets TCP_QUICKACK to avoid it).
-  With nip42_mode set it sends an AUTH challenge when a REQ or EVENT needs it and
+- nostr-sdk's LocalRelay (Rust, in-memory database), `local_relay`. Traps handled here:
+  it allows only 60 EVENTs a minute per connection unless given a RateLimit (raised to
+  1,000,000 here); run in-process, LocalRelay.shutdown() now and then leaves the
+  listener accepting connections (seen after clients dropped abruptly), hence the
+  subprocess. Traps to know: it refuses events over 64 KiB (not settable); it writes
+  without TCP_NODELAY, so a second small message on a connection waits for the
+  client's delayed ACK, ~44 ms (the relay client sets TCP_QUICKACK to avoid it); over
+  max_reqs live REQs on a connection get CLOSED "rate-limited: too many REQs"; it does
+  not store ephemeral events; a restart forgets every event. With nip42_mode set it
+  sends an AUTH challenge (a new one each time) when a REQ or EVENT needs one and
   answers CLOSED / OK false "auth-required: ...".
-- PyPI nostr-relay 1.14 (Python: falcon + uvicorn + SQLite), `python_relay`, run as a
-  subprocess with a generated config in the test's tmp dir. Traps handled here: its
-  content limit is 4,096 characters (raised to 256 KiB); it stores ephemeral events
-  (kinds 20000-29999) and returns them to later REQs until its garbage collector runs.
-  Traps to know: it answers a rejected EVENT with an EMPTY event id in OK; it never
-  sends CLOSED (refused REQs get a NOTICE); after one rejected EVENT it sleeps 2 s (then
-  4, 8 ...) before every later message on that connection; it closes a connection idle
-  for message_timeout seconds; with authentication enabled it sends AUTH on connect and
-  never answers the AUTH with OK.
+- PyPI nostr-relay 1.14 (Python: falcon + uvicorn + SQLite in a directory, so events
+  survive a restart), `python_relay`, with a generated config. Traps handled here: its
+  content limit is 4,096 characters (raised to 256 KiB). Traps to know: it answers a
+  rejected EVENT with an EMPTY event id in OK; it never sends CLOSED (a refused REQ
+  gets a NOTICE, e.g. "rejected: too many subscriptions"); after one rejected EVENT it
+  sleeps 2 s (then 4, 8 ...) before every later message on that connection; it stores
+  ephemeral events (kinds 20000-29999) and returns them to later REQs until its garbage
+  collector runs (every 300 s); it closes a connection idle for message_timeout
+  seconds (pings do not count); with authentication enabled it sends AUTH on connect
+  and never answers the AUTH with OK.
 
-Both expose `url`, `port`, `start()`, `stop()`, `restart()` (same port), and `astop()`,
-`astart()`, `arestart()` for use inside a running event loop (they run the blocking
-parts in a thread). Use the fixtures by importing them into a test module:
+Both expose `url`, `port`, `start()`, `stop()`, `restart()` (same port), `pause()` /
+`resume()` (SIGSTOP / SIGCONT: a hung relay), and `astart()`, `astop()`, `arestart()`
+for use inside a running event loop (the blocking parts run in a thread). Use the
+fixtures `local_relay`, `python_relay` and `any_relay` (both, parametrized) by importing
+their definitions (named *_fixture so that test parameters do not shadow the import):
 
-    from tests.relays import any_relay, local_relay, python_relay  # noqa: F401
+    from tests.relays import any_relay_fixture, local_relay_fixture  # noqa: F401
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
@@ -46,13 +54,6 @@ from typing import Any, Protocol, TypeVar
 
 import coincurve
 import pytest
-from nostr_sdk import (
-    LocalRelay,
-    LocalRelayBuilder,
-    LocalRelayBuilderNip42,
-    LocalRelayBuilderNip42Mode,
-    RateLimit,
-)
 
 T = TypeVar("T")
 
@@ -82,31 +83,6 @@ def run_async(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
-def _run_in_fresh_loop(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine in a new event loop on a helper thread.
-
-    nostr-sdk's async calls (LocalRelay.run) need an asyncio loop; a helper thread lets
-    sync fixtures and async tests (whose loop is busy) call them alike.
-    """
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = asyncio.run(factory())
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name="test-relay-control", daemon=True)
-    thread.start()
-    thread.join(START_TIMEOUT)
-    if thread.is_alive():
-        raise TimeoutError("test relay control call did not finish")
-    if "error" in outcome:
-        raise outcome["error"]
-    value: T = outcome["value"]
-    return value
-
-
 class RunningRelay(Protocol):
     name: str
     port: int
@@ -123,34 +99,15 @@ class RunningRelay(Protocol):
 
     def restart(self) -> None: ...
 
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
     async def astart(self) -> None: ...
 
     async def astop(self) -> None: ...
 
     async def arestart(self) -> None: ...
-
-
-class _AsyncControls:
-    """astart/astop/arestart: the sync controls, off the caller's event loop."""
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    async def astart(self) -> None:
-        await asyncio.to_thread(self.start)
-
-    async def astop(self) -> None:
-        await asyncio.to_thread(self.stop)
-
-    async def arestart(self) -> None:
-        await asyncio.to_thread(self.restart)
 
 
 async def eventually(
@@ -189,98 +146,19 @@ class Collector:
         return next(i for i in self.items if i.event["id"] == event_id)
 
 
-# ---------------------------------------------------------------- nostr-sdk LocalRelay
+# ---------------------------------------------------------------- relay processes
 
 
-class LocalTestRelay(_AsyncControls):
-    """nostr-sdk's LocalRelay on 127.0.0.1 (in-memory: a restart forgets all events)."""
+class _RelayProcess:
+    """A relay subprocess on 127.0.0.1:port; subclasses say how to launch it."""
 
-    name = "local"
+    name = "relay"
 
-    def __init__(
-        self,
-        port: int | None = None,
-        *,
-        notes_per_minute: int = 1_000_000,
-        max_reqs: int = 1_000,
-        nip42_mode: LocalRelayBuilderNip42Mode | None = None,
-    ) -> None:
+    def __init__(self, directory: Path | None, port: int | None) -> None:
+        self.directory = directory or Path(tempfile.mkdtemp(prefix=f"{self.name}-relay-"))
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
-        self.notes_per_minute = notes_per_minute
-        self.max_reqs = max_reqs
-        self.nip42_mode = nip42_mode
-        self._relay: LocalRelay | None = None
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._relay is not None
-
-    def _build(self) -> LocalRelay:
-        builder = (
-            LocalRelayBuilder()
-            .addr("127.0.0.1")
-            .port(self.port)
-            # Default: 60 EVENTs a minute per connection, far too few for tests.
-            .rate_limit(RateLimit(max_reqs=self.max_reqs, notes_per_minute=self.notes_per_minute))
-        )
-        if self.nip42_mode is not None:
-            builder = builder.nip42(LocalRelayBuilderNip42(mode=self.nip42_mode))
-        return builder.build()
-
-    def start(self) -> None:
-        if self._relay is not None:
-            return
-        relay = self._build()
-
-        async def run() -> None:
-            await relay.run()
-
-        _run_in_fresh_loop(run)
-        if not port_accepts(self.port):
-            relay.shutdown()
-            raise RuntimeError(f"LocalRelay did not listen on port {self.port}")
-        self._relay = relay
-
-    def stop(self) -> None:
-        """Shut down: every open connection is dropped at once (no close frame)."""
-        relay, self._relay = self._relay, None
-        if relay is not None:
-            relay.shutdown()
-            deadline = time.monotonic() + STOP_TIMEOUT
-            while port_accepts(self.port) and time.monotonic() < deadline:
-                time.sleep(0.01)
-
-
-# ---------------------------------------------------------------- PyPI nostr-relay
-
-
-class PythonTestRelay(_AsyncControls):
-    """PyPI nostr-relay as a subprocess, SQLite in `directory` (survives restarts)."""
-
-    name = "python"
-
-    def __init__(
-        self,
-        directory: Path,
-        port: int | None = None,
-        *,
-        max_event_size: int = 256 * 1024,
-        subscription_limit: int = 32,
-        message_timeout: int = 1800,
-        auth_enabled: bool = False,
-    ) -> None:
-        self.directory = directory
-        self.port = port or free_port()
-        self.max_event_size = max_event_size
-        self.subscription_limit = subscription_limit
-        self.message_timeout = message_timeout
-        self.auth_enabled = auth_enabled
         self._process: subprocess.Popen[bytes] | None = None
-        directory.mkdir(parents=True, exist_ok=True)
 
     @property
     def url(self) -> str:
@@ -291,12 +169,143 @@ class PythonTestRelay(_AsyncControls):
         return self._process is not None and self._process.poll() is None
 
     @property
-    def config_path(self) -> Path:
-        return self.directory / "nostr-relay.yaml"
+    def log_path(self) -> Path:
+        return self.directory / f"{self.name}-relay.log"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if self.running:
+            return
+        with self.log_path.open("ab") as log_file:
+            self._process = subprocess.Popen(
+                self.command(),
+                cwd=self.directory,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not port_accepts(self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{self.name} relay did not start on {self.port}:\n{tail}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Kill the process: connections drop without a close frame, the port frees."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: the relay freezes with its sockets open (a hung relay)."""
+        if self._process is not None:
+            os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            os.kill(self._process.pid, signal.SIGCONT)
+
+    async def astart(self) -> None:
+        await asyncio.to_thread(self.start)
+
+    async def astop(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+    async def arestart(self) -> None:
+        await asyncio.to_thread(self.restart)
+
+
+# Runs inside the LocalRelay subprocess; options arrive as JSON in argv[1].
+_LOCAL_RELAY_MAIN = """
+import asyncio, json, sys
+from nostr_sdk import (
+    LocalRelayBuilder, LocalRelayBuilderNip42, LocalRelayBuilderNip42Mode, RateLimit,
+)
+options = json.loads(sys.argv[1])
+async def main():
+    builder = (
+        LocalRelayBuilder().addr("127.0.0.1").port(options["port"])
+        .rate_limit(RateLimit(
+            max_reqs=options["max_reqs"], notes_per_minute=options["notes_per_minute"]
+        ))
+    )
+    if options["nip42"]:
+        mode = getattr(LocalRelayBuilderNip42Mode, options["nip42"])
+        builder = builder.nip42(LocalRelayBuilderNip42(mode=mode))
+    relay = builder.build()
+    await relay.run()
+    await asyncio.Event().wait()  # until killed
+asyncio.run(main())
+"""
+
+
+class LocalTestRelay(_RelayProcess):
+    """nostr-sdk's LocalRelay in a subprocess (in-memory: a restart forgets all events).
+
+    nip42_mode: None, "WRITE", "READ" or "BOTH" (LocalRelayBuilderNip42Mode names).
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        notes_per_minute: int = 1_000_000,
+        max_reqs: int = 1_000,
+        nip42_mode: str | None = None,
+        directory: Path | None = None,
+    ) -> None:
+        super().__init__(directory, port)
+        self.notes_per_minute = notes_per_minute
+        self.max_reqs = max_reqs
+        self.nip42_mode = nip42_mode
+
+    def command(self) -> list[str]:
+        options = {
+            "port": self.port,
+            # Default: 60 EVENTs a minute per connection, far too few for tests.
+            "notes_per_minute": self.notes_per_minute,
+            "max_reqs": self.max_reqs,
+            "nip42": self.nip42_mode,
+        }
+        return [sys.executable, "-c", _LOCAL_RELAY_MAIN, json.dumps(options)]
+
+
+class PythonTestRelay(_RelayProcess):
+    """PyPI nostr-relay in a subprocess, SQLite in `directory` (survives restarts)."""
+
+    name = "python"
+
+    def __init__(
+        self,
+        directory: Path | None = None,
+        port: int | None = None,
+        *,
+        max_event_size: int = 256 * 1024,
+        subscription_limit: int = 32,
+        message_timeout: int = 1800,
+        auth_enabled: bool = False,
+    ) -> None:
+        super().__init__(directory, port)
+        self.max_event_size = max_event_size
+        self.subscription_limit = subscription_limit
+        self.message_timeout = message_timeout
+        self.auth_enabled = auth_enabled
 
     @property
-    def log_path(self) -> Path:
-        return self.directory / "nostr-relay.log"
+    def config_path(self) -> Path:
+        return self.directory / "nostr-relay.yaml"
 
     def config(self) -> dict[str, Any]:
         quiet = {"level": "WARNING"}
@@ -334,67 +343,12 @@ class PythonTestRelay(_AsyncControls):
             },
         }
 
-    def start(self) -> None:
-        if self.running:
-            return
+    def command(self) -> list[str]:
         # YAML is a superset of JSON: no YAML writer needed.
         self.config_path.write_text(json.dumps(self.config(), indent=2))
         launcher = "import sys; from nostr_relay.cli import main; sys.exit(main())"
-        command = [
-            sys.executable,
-            "-c",
-            launcher,
-            "-c",
-            str(self.config_path),
-            "serve",
-            "--use-uvicorn",
-        ]
-        with self.log_path.open("ab") as log_file:
-            self._process = subprocess.Popen(
-                command,
-                cwd=self.directory,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while not port_accepts(self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                tail = self.log_path.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"nostr-relay did not start on {self.port}:\n{tail}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """SIGTERM (uvicorn closes websockets with 1012), SIGKILL if it lingers."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGCONT)  # in case it was paused
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, connections drop without any close frame."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
-
-    def pause(self) -> None:
-        """SIGSTOP: the relay freezes with its sockets open (a hung relay)."""
-        if self._process is not None:
-            os.kill(self._process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self._process is not None:
-            os.kill(self._process.pid, signal.SIGCONT)
+        config = str(self.config_path)
+        return [sys.executable, "-c", launcher, "-c", config, "serve", "--use-uvicorn"]
 
 
 # ---------------------------------------------------------------- a cuttable TCP link
@@ -558,9 +512,9 @@ class FakeRelay:
 # ---------------------------------------------------------------- fixtures
 
 
-@pytest.fixture
-def local_relay() -> Iterator[LocalTestRelay]:
-    relay = LocalTestRelay()
+@pytest.fixture(name="local_relay")
+def local_relay_fixture(tmp_path: Path) -> Iterator[LocalTestRelay]:
+    relay = LocalTestRelay(directory=tmp_path / "local-relay")
     relay.start()
     try:
         yield relay
@@ -568,8 +522,8 @@ def local_relay() -> Iterator[LocalTestRelay]:
         relay.stop()
 
 
-@pytest.fixture
-def python_relay(tmp_path: Path) -> Iterator[PythonTestRelay]:
+@pytest.fixture(name="python_relay")
+def python_relay_fixture(tmp_path: Path) -> Iterator[PythonTestRelay]:
     relay = PythonTestRelay(tmp_path / "nostr-relay")
     relay.start()
     try:
@@ -578,12 +532,12 @@ def python_relay(tmp_path: Path) -> Iterator[PythonTestRelay]:
         relay.stop()
 
 
-@pytest.fixture(params=["local", "python"])
-def any_relay(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningRelay]:
+@pytest.fixture(name="any_relay", params=["local", "python"])
+def any_relay_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningRelay]:
     """Each test using it runs once against LocalRelay and once against nostr-relay."""
     relay: LocalTestRelay | PythonTestRelay
     if request.param == "local":
-        relay = LocalTestRelay()
+        relay = LocalTestRelay(directory=tmp_path / "local-relay")
     else:
         relay = PythonTestRelay(tmp_path / "nostr-relay")
     relay.start()

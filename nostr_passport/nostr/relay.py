@@ -626,9 +626,10 @@ class RelayConnection:
         finally:
             self._ws = None
             self._connected.clear()
-            if self._state is not ConnectionState.CLOSED:
-                with contextlib.suppress(Exception):
-                    await ws.close()
+            # Also when cancelled by close(): a socket left open here would leak in
+            # CLOSE-WAIT (and keeps e.g. LocalRelay from finishing its shutdown).
+            with contextlib.suppress(Exception):
+                await ws.close()
 
     def _ack_now(self, ws: ClientConnection) -> None:
         if not self._settings.tcp_quickack or not hasattr(socket, "TCP_QUICKACK"):
