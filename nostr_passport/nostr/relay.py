@@ -39,6 +39,12 @@ from nostr_passport.errors import BadRequestError, ConfigError, PassportError, U
 
 log = logging.getLogger(__name__)
 
+# websockets logs every frame, content included, at DEBUG. Our connections log through
+# this logger, held at INFO so that turning on DEBUG globally does not write event
+# contents or AUTH challenges into the logs. (Setting it to DEBUG explicitly still can.)
+frame_log = logging.getLogger(f"{__name__}.websocket")
+frame_log.setLevel(logging.INFO)
+
 EventDict = dict[str, Any]
 """A NIP-01 event as a JSON object: id, pubkey, created_at, kind, tags, content, sig."""
 
@@ -497,6 +503,8 @@ class RelayConnection:
         """
         if self._state is ConnectionState.CLOSED:
             raise RelayUnavailableError(f"connection to {self.url} is closed")
+        if not is_event_shaped(event):
+            raise BadRequestError("not a NIP-01 event (fields or types wrong)")
         event_id = str(event["id"])
         frame = encode_message(["EVENT", event])
         if len(frame.encode()) > self._settings.max_outgoing_bytes:
@@ -564,6 +572,7 @@ class RelayConnection:
                     close_timeout=self._settings.close_timeout,
                     max_size=self._settings.max_incoming_bytes,
                     compression="deflate" if self._settings.compression else None,
+                    logger=frame_log,
                     # Never pick up a proxy from the environment: relay traffic goes
                     # where it is configured to go.
                     proxy=None,

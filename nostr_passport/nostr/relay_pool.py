@@ -269,7 +269,6 @@ class RelayPool:
         self._connections: dict[str, RelayConnection] = {}
         self._subscriptions: dict[str, _PoolSubscription] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self._started = False
         self._closed = False
 
     # ------------------------------------------------------------ lifecycle
@@ -284,7 +283,6 @@ class RelayPool:
     async def start(self) -> None:
         """Open the connections to the default relays (returns without waiting for them)."""
         self._require_open()
-        self._started = True
         for url in self._default_relays:
             self._connection(url)
 

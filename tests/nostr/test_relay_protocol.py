@@ -7,6 +7,7 @@ whatever a test needs, including what real relays only do by accident.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -695,3 +696,34 @@ def test_a_failing_handler_does_not_end_the_subscription() -> None:
         await relay.stop()
 
     run_async(main())
+
+
+def test_logs_never_contain_content_tags_or_challenges(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret_text = "SECRET-CONTENT-7f3a"
+    secret_tag = "e" * 63 + "f"
+    incoming = signed_event(ALICE, content=secret_text, tags=[["p", secret_tag]])
+    outgoing = signed_event(ALICE, content=secret_text + "-out")
+    responder, _ = auth_responder(accept=True, challenge="SECRET-CHALLENGE-91b2")
+
+    async def main() -> None:
+        relay = FakeRelay(responder)
+        await started(relay)
+        handler = Collector()
+        async with RelayPool(
+            [relay.url], pool_settings(), auth_signer=auth_signer_for(coincurve.PrivateKey())
+        ) as pool:
+            sub_id = await pool.subscribe([{"#p": [secret_tag]}], handler)
+            (await pool.publish(outgoing)).require_accepted()
+            await pool.wait_eose(sub_id, 10)
+            await relay.send_all(["EVENT", sub_id, incoming])
+            await relay.send_all(["EVENT", sub_id, {**incoming, "id": "0" * 64}])  # bad id
+            await handler.wait_event(incoming["id"])
+        await relay.stop()
+
+    run_async(main())
+    # The fake relay's server-side logs are the test's, not the client's.
+    client_logs = [r.getMessage() for r in caplog.records if r.name != "websockets.server"]
+    assert client_logs  # something was logged...
+    for secret in (secret_text, secret_tag, "SECRET-CHALLENGE-91b2"):
+        assert not [line for line in client_logs if secret in line]  # ...but none of this
