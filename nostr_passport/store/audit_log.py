@@ -116,9 +116,19 @@ def append_audit(conn: Connection, entry: AuditEntry) -> AuditRecord:
                 leaf_hash=digest,
             )
         )
-    except IntegrityError:
-        raise WriteConflictError("audit index taken by a concurrent writer") from None
+    except IntegrityError as exc:
+        if _is_duplicate_key(exc):
+            raise WriteConflictError("audit index taken by a concurrent writer") from None
+        raise
     return AuditRecord(index=index, leaf_hash=digest, **entry.__dict__)
+
+
+def _is_duplicate_key(exc: IntegrityError) -> bool:
+    """A unique/primary key violation (the race we retry), not any other constraint."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505":  # PostgreSQL unique_violation
+        return True
+    return "UNIQUE constraint failed" in str(orig)  # SQLite
 
 
 def _record(row: Any) -> AuditRecord:

@@ -232,3 +232,26 @@ def count_identities(conn: Connection, tenant_id: str | None = None) -> int:
     if tenant_id is not None:
         query = query.where(identities.c.tenant_id == tenant_id)
     return int(conn.execute(query).scalar_one())
+
+
+def share_counts(conn: Connection) -> dict[str, int]:
+    """How many shares (of current epochs) each signer holds: the placement load."""
+    query = (
+        select(identity_shares.c.signer_id, func.count())
+        .select_from(
+            identity_shares.join(
+                identities,
+                (identities.c.id == identity_shares.c.identity_id)
+                & (identities.c.epoch == identity_shares.c.epoch),
+            )
+        )
+        .group_by(identity_shares.c.signer_id)
+    )
+    return {row[0]: int(row[1]) for row in conn.execute(query).all()}
+
+
+def max_active_threshold(conn: Connection) -> int | None:
+    """The largest threshold among active identities (readiness needs that many signers)."""
+    query = select(func.max(identities.c.threshold)).where(identities.c.status == "active")
+    value = conn.execute(query).scalar_one()
+    return None if value is None else int(value)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .nostr_shims import install
+
+install()
+
+from nostr_passport.config import Settings  # noqa: E402
+from nostr_passport.service.access import Principal  # noqa: E402
+from nostr_passport.service.passport import Passport  # noqa: E402
+from nostr_passport.store import Store  # noqa: E402
+
+from ..store.databases import BACKENDS, database_url  # noqa: E402
+from .harness import Harness, build_harness  # noqa: E402
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    with database_url(request.param, tmp_path) as url:
+        s = Store.open(url)
+        try:
+            yield s
+        finally:
+            s.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    with database_url("sqlite", tmp_path) as url:
+        s = Store.open(url)
+        try:
+            yield s
+        finally:
+            s.close()
+
+
+@pytest.fixture
+def harness(store: Store, tmp_path: Path) -> Iterator[Harness]:
+    h = build_harness(store, tmp_path)
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.fixture
+def fast_harness(sqlite_store: Store, tmp_path: Path) -> Iterator[Harness]:
+    """SQLite only: for behaviour that does not depend on the database."""
+    h = build_harness(sqlite_store, tmp_path)
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.fixture
+def passport(harness: Harness) -> Passport:
+    return harness.passport
+
+
+@pytest.fixture
+def admin(harness: Harness) -> Principal:
+    return harness.admin
+
+
+_ = Settings
