@@ -1,0 +1,79 @@
+"""The FastAPI application: routes, the error mapping, body limit, request ids, OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+import nostr_passport
+from nostr_passport.service.passport import Passport
+
+from . import routes_health, routes_identities, routes_tokens, routes_use
+from .body_limit import BodyLimitMiddleware
+from .errors import install_error_handlers
+from .models import (
+    CreateIdentityBody,
+    CreateTokenBody,
+    DecryptBody,
+    EncryptBody,
+    EventTemplateBody,
+    SignBatchBody,
+)
+from .request import RequestIdMiddleware
+
+BODY_MODELS: tuple[type[BaseModel], ...] = (
+    CreateIdentityBody,
+    EventTemplateBody,
+    SignBatchBody,
+    EncryptBody,
+    DecryptBody,
+    CreateTokenBody,
+)
+
+
+def create_app(passport: Passport, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
+    app = FastAPI(
+        title="NostrPassport",
+        version=nostr_passport.__version__,
+        summary="Threshold (FROST) + HSM custody for Nostr identities",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.passport = passport
+    install_error_handlers(app)
+    for router in (
+        routes_health.router,
+        routes_identities.router,
+        routes_use.router,
+        routes_tokens.router,
+    ):
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    _document_bodies(app)
+    return app
+
+
+def _document_bodies(app: FastAPI) -> None:
+    """Add the request body models (parsed by hand, after auth) to the OpenAPI components."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default_openapi()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in BODY_MODELS:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+        schema["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "np_... API token"}
+        }
+        schema["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
