@@ -1,0 +1,663 @@
+"""The FROST participant in-process: one signer bound to one HSM provider and one store.
+
+`LocalSigner` implements `SignerClient`. It is the only component that ever holds a
+share in the clear, for the duration of one operation: shares are stored wrapped under
+the provider's KEK (store.py), unwrapped into a bytearray, used, and zeroed. (Python
+ints derived from the share cannot be overwritten; the buffer can.)
+
+What it checks before it signs, because the coordinator is not trusted:
+- the public identity data (group key, public shares, threshold, epoch) come from OUR
+  store, never from the request;
+- the request's public nonce for our participant is the one we handed out as nonce_id;
+- the event's pubkey is the identity's key and the message is the NIP-01 id we compute;
+- every request of a batch uses its own nonce, consumed durably before signing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import cast
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from nostr_passport.crypto import curve, dealer, ecdh, frost
+from nostr_passport.crypto.errors import CryptoError, InvalidContributionError, InvalidInputError
+from nostr_passport.errors import (
+    BadRequestError,
+    PassportError,
+    ProductionModeError,
+)
+from nostr_passport.hsm.provider import HsmProvider, WrappedBlob
+from nostr_passport.signer.aad import share_aad, signer_key_aad, transport_aad
+from nostr_passport.signer.attestation import signed_attestation, statement_for
+from nostr_passport.signer.errors import (
+    EpochMismatchError,
+    InvalidShareError,
+    NonceConsumedError,
+    NonceMismatchError,
+    ShareExistsError,
+    ShareNotFoundError,
+    UnknownNonceError,
+)
+from nostr_passport.signer.message import event_message
+from nostr_passport.signer.nonce_pool import NoncePool, secret_nonce_for, wipe_seeds
+from nostr_passport.signer.protocol import (
+    Attestation,
+    DealtIdentity,
+    EcdhRequest,
+    EcdhShareReply,
+    EventToSign,
+    HeldShare,
+    NonceCommitment,
+    PartialSignature,
+    ShareSlot,
+    SignerInfo,
+    SignRequest,
+    WrappedShare,
+)
+from nostr_passport.signer.store import NonceRow, NonceState, ShareRecord, SignerStore
+
+MAX_IDENTITY_ID_LEN = 200
+MAX_SIGNER_ID_LEN = 64
+MAX_PARTICIPANTS = dealer.MAX_PARTICIPANTS
+MAX_SIGN_BATCH = 1000
+SHARE_LEN = 32
+HTTP_KEY_NAME = "http-response-signing"
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_identity_id(identity_id: object) -> str:
+    if (
+        not isinstance(identity_id, str)
+        or not 1 <= len(identity_id) <= MAX_IDENTITY_ID_LEN
+        or not identity_id.isprintable()
+    ):
+        raise BadRequestError(f"identity id must be 1..{MAX_IDENTITY_ID_LEN} printable characters")
+    return identity_id
+
+
+def _check_epoch(epoch: object) -> int:
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch < 2**63:
+        raise BadRequestError("epoch must be a non-negative integer")
+    return epoch
+
+
+def _check_threshold(threshold: object, participants: int = MAX_PARTICIPANTS) -> int:
+    if not isinstance(threshold, int) or isinstance(threshold, bool):
+        raise BadRequestError("threshold must be an integer")
+    if not 1 <= threshold <= participants:
+        raise BadRequestError(f"threshold must be an integer in 1..{participants}")
+    return threshold
+
+
+def _check_participant(participant: object) -> int:
+    if (
+        not isinstance(participant, int)
+        or isinstance(participant, bool)
+        or not 0 <= participant < MAX_PARTICIPANTS
+    ):
+        raise BadRequestError(f"participant must be an integer in 0..{MAX_PARTICIPANTS - 1}")
+    return participant
+
+
+def _check_bytes(value: object, what: str) -> bytes:
+    if not isinstance(value, bytes | bytearray):
+        raise BadRequestError(f"{what} must be bytes")
+    return bytes(value)
+
+
+def _signing_ids(ids: object, record: ShareRecord) -> tuple[int, ...]:
+    """The session's signer set: distinct ids, ours among them, at least t of them."""
+    if not isinstance(ids, tuple | list) or not all(_is_int(i) for i in ids):
+        raise BadRequestError("ids must be a list of participant ids")
+    out = tuple(ids)
+    bound = record.participants or MAX_PARTICIPANTS
+    if any(not 0 <= i < bound for i in out):
+        raise BadRequestError(f"participant ids must be in 0..{bound - 1}")
+    if len(set(out)) != len(out):
+        raise BadRequestError("participant ids must be distinct")
+    if record.participant not in out:
+        raise BadRequestError(f"this signer (participant {record.participant}) is not in ids")
+    if len(out) < record.threshold:
+        raise BadRequestError(
+            f"{len(out)} signers cannot sign for a {record.threshold}-of-n identity"
+        )
+    return out
+
+
+@contextlib.contextmanager
+def _crypto_errors(what: str) -> Iterator[None]:
+    """Map the crypto package's errors to ours (the caller's fault unless internal)."""
+    try:
+        yield
+    except InvalidContributionError as exc:
+        who = "the coordinator" if exc.participant is None else f"participant {exc.participant}"
+        raise BadRequestError(f"{what}: invalid {exc.contrib} from {who}") from None
+    except InvalidInputError as exc:
+        raise BadRequestError(f"{what}: {exc}") from None
+    except CryptoError:
+        raise PassportError(f"{what} failed") from None
+
+
+@lru_cache(maxsize=4096)
+def _pubshare(participant: int, vss_commitments: tuple[bytes, ...]) -> bytes:
+    """Public share from the VSS commitments (public data, so caching is harmless)."""
+    return dealer.pubshare_from_commitments(participant, vss_commitments)
+
+
+def _wipe(buffer: bytearray) -> None:
+    buffer[:] = bytes(len(buffer))
+
+
+# ---------------------------------------------------------------- provider randomness
+
+
+class _ProviderRandomness:
+    """A RandomSource for the dealer that costs one provider round trip for the typical case."""
+
+    def __init__(self, provider: HsmProvider, prefetch: int) -> None:
+        self._provider = provider
+        self._buffer = bytearray(provider.random_bytes(prefetch))
+
+    def __call__(self, n: int) -> bytes:
+        if len(self._buffer) < n:
+            self._buffer += self._provider.random_bytes(max(n, 64))
+        out = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return out
+
+    def wipe(self) -> None:
+        _wipe(self._buffer)
+
+
+# ---------------------------------------------------------------- signing plan
+
+
+@dataclass(frozen=True)
+class _SignPlan:
+    request: SignRequest
+    record: ShareRecord
+    row: NonceRow
+    message: bytes
+    session: frost.SessionContext
+
+
+# ---------------------------------------------------------------- the signer
+
+
+class LocalSigner:
+    """One FROST participant on one provider (see module docstring).
+
+    `close()` closes the store and the provider: the signer owns both once built.
+    """
+
+    def __init__(
+        self,
+        signer_id: str,
+        provider: HsmProvider,
+        state_dir: Path,
+        *,
+        nonce_batch_size: int = 100,
+        production: bool = False,
+    ) -> None:
+        if (
+            not isinstance(signer_id, str)
+            or not 1 <= len(signer_id) <= MAX_SIGNER_ID_LEN
+            or not signer_id.isprintable()
+        ):
+            raise BadRequestError(f"signer id must be 1..{MAX_SIGNER_ID_LEN} printable characters")
+        if production and provider.info.kind == "simulator":
+            raise ProductionModeError(
+                f"signer {signer_id!r}: the simulator provider keeps keys in software and "
+                "cannot be used in production mode"
+            )
+        self._signer_id = signer_id
+        self._provider = provider
+        self._store = SignerStore(Path(state_dir))
+        self._pool = NoncePool(signer_id, provider, self._store, nonce_batch_size)
+        self._info: SignerInfo | None = None
+        self._info_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def signer_id(self) -> str:
+        return self._signer_id
+
+    @property
+    def provider(self) -> HsmProvider:
+        return self._provider
+
+    @property
+    def store(self) -> SignerStore:
+        return self._store
+
+    @property
+    def nonce_pool(self) -> NoncePool:
+        return self._pool
+
+    def info(self) -> SignerInfo:
+        with self._info_lock:
+            if self._info is None:
+                p = self._provider.info
+                self._info = SignerInfo(
+                    signer_id=self._signer_id,
+                    provider_name=p.name,
+                    provider_kind=p.kind,
+                    vendor=p.vendor,
+                    model=p.model,
+                    serial=p.serial,
+                    simulated=p.simulated,
+                    transport_public_key=self._provider.transport_public_key(),
+                    attestation_public_key=self._provider.attestation_public_key(),
+                    supports_dkg=False,
+                )
+            return self._info
+
+    def health(self) -> bool:
+        try:
+            return self._provider.health().ok and self._store.healthy()
+        except PassportError:
+            return False
+
+    def close(self) -> None:
+        self._store.close()
+        self._provider.close()
+
+    def __repr__(self) -> str:
+        return f"LocalSigner({self._signer_id!r}, provider={self._provider.info.name!r})"
+
+    # ------------------------------------------------------------------ shares at rest
+
+    def _record(self, identity_id: str, epoch: int | None = None) -> ShareRecord:
+        """Our stored share, telling 'wrong epoch' apart from 'no share at all'."""
+        try:
+            return self._store.share(identity_id, epoch)
+        except ShareNotFoundError:
+            held = self._store.epochs(identity_id) if epoch is not None else ()
+            if held:
+                raise EpochMismatchError(
+                    f"this signer holds {identity_id!r} at epoch {held[-1]}, not {epoch}"
+                ) from None
+            raise
+
+    @contextlib.contextmanager
+    def _share(self, record: ShareRecord) -> Iterator[bytearray]:
+        """The plaintext share in a buffer that is zeroed when the block ends."""
+        aad = share_aad(record.identity_id, record.participant, record.epoch)
+        buffer = bytearray(self._provider.unwrap(WrappedBlob.from_bytes(record.wrapped_share), aad))
+        try:
+            if len(buffer) != SHARE_LEN:
+                raise PassportError(f"stored share of {record.identity_id!r} is malformed")
+            yield buffer
+        finally:
+            _wipe(buffer)
+
+    def _store_share(
+        self,
+        identity_id: str,
+        participant: int,
+        epoch: int,
+        threshold: int,
+        participants: int,
+        group_pubkey: bytes,
+        vss_commitments: tuple[bytes, ...],
+        share: bytearray,
+    ) -> ShareRecord:
+        wrapped = self._provider.wrap(bytes(share), share_aad(identity_id, participant, epoch))
+        record = ShareRecord(
+            identity_id=identity_id,
+            epoch=epoch,
+            participant=participant,
+            threshold=threshold,
+            participants=participants,
+            group_pubkey=group_pubkey,
+            vss_commitments=vss_commitments,
+            wrapped_share=wrapped.to_bytes(),
+            created_at=int(time.time()),
+        )
+        self._store.put_share(record)
+        return record
+
+    def _attestation(self, record: ShareRecord) -> Attestation:
+        statement = statement_for(
+            identity_id=record.identity_id,
+            group_pubkey=record.group_pubkey,
+            participant=record.participant,
+            pubshare=_pubshare(record.participant, record.vss_commitments),
+            epoch=record.epoch,
+            threshold=record.threshold,
+            signer_id=self._signer_id,
+            provider=self._provider.info,
+            issued_at=int(time.time()),
+        )
+        return signed_attestation(self._provider, statement)
+
+    # ------------------------------------------------------------------ keygen
+
+    def deal_identity(
+        self, identity_id: str, threshold: int, slots: tuple[ShareSlot, ...], epoch: int = 0
+    ) -> DealtIdentity:
+        """Trusted-dealer keygen with this provider's randomness; keeps our share only.
+
+        The polynomial exists only inside this call and is wiped before it returns;
+        every other share leaves sealed to its slot's transport key.
+        """
+        _check_identity_id(identity_id)
+        _check_epoch(epoch)
+        n = len(slots)
+        if not 2 <= n <= MAX_PARTICIPANTS:
+            raise BadRequestError(f"an identity needs 2..{MAX_PARTICIPANTS} share slots")
+        _check_threshold(threshold, n)
+        if sorted(s.participant for s in slots) != list(range(n)):
+            raise BadRequestError("share slots must be participants 0..n-1, one each")
+        if len({s.signer_id for s in slots}) != n:
+            raise BadRequestError("every share slot must go to a different signer")
+        own = [s for s in slots if s.signer_id == self._signer_id]
+        if len(own) != 1:
+            raise BadRequestError(f"no share slot for this signer ({self._signer_id!r})")
+        if own[0].transport_public_key != self._provider.transport_public_key():
+            raise BadRequestError("the slot of this signer names another transport key")
+        if epoch in self._store.epochs(identity_id):
+            raise ShareExistsError(f"this signer already holds {identity_id!r} at epoch {epoch}")
+
+        rand = _ProviderRandomness(self._provider, SHARE_LEN * (threshold + 2))
+        try:
+            with _crypto_errors("dealing"):
+                output = dealer.split(dealer.generate_secret(rand), threshold, n, rand=rand)
+        finally:
+            rand.wipe()
+        share_buffers = {
+            s.participant: bytearray(curve.bytes_from_int(s.value)) for s in output.shares
+        }
+        try:
+            wrapped: list[WrappedShare] = []
+            for slot in sorted(slots, key=lambda s: s.participant):
+                if slot is own[0]:
+                    continue
+                blob = self._provider.wrap_for(
+                    slot.transport_public_key,
+                    bytes(share_buffers[slot.participant]),
+                    transport_aad(identity_id, slot.participant, epoch),
+                )
+                wrapped.append(WrappedShare(slot.participant, slot.signer_id, blob))
+            record = self._store_share(
+                identity_id,
+                own[0].participant,
+                epoch,
+                threshold,
+                n,
+                output.group_pubkey,
+                output.vss_commitments,
+                share_buffers[own[0].participant],
+            )
+        finally:
+            for buffer in share_buffers.values():
+                _wipe(buffer)
+        return DealtIdentity(
+            identity_id=identity_id,
+            threshold=threshold,
+            group_pubkey=output.group_pubkey,
+            vss_commitments=output.vss_commitments,
+            pubshares=output.pubshares,
+            wrapped_shares=tuple(wrapped),
+            dealer_attestation=self._attestation(record),
+        )
+
+    def receive_share(
+        self,
+        identity_id: str,
+        participant: int,
+        epoch: int,
+        threshold: int,
+        group_pubkey: bytes,
+        vss_commitments: tuple[bytes, ...],
+        blob: bytes,
+        participants: int = 0,
+    ) -> Attestation:
+        """Open a share sealed to our transport key, check it, keep it wrapped under our KEK.
+
+        `participants` (n) is optional; when known it bounds the ids of signing sessions.
+        """
+        _check_identity_id(identity_id)
+        _check_participant(participant)
+        _check_epoch(epoch)
+        _check_threshold(threshold)
+        if not _is_int(participants) or not (
+            participants == 0
+            or max(2, threshold, participant + 1) <= participants <= MAX_PARTICIPANTS
+        ):
+            raise BadRequestError("participants must be 0 (unknown) or n with t <= n")
+        commitments = tuple(_check_bytes(c, "VSS commitment") for c in vss_commitments)
+        if len(commitments) != threshold:
+            raise InvalidShareError("there must be exactly `threshold` VSS commitments")
+        if _check_bytes(group_pubkey, "group_pubkey") != commitments[0]:
+            raise InvalidShareError("the group key is not the constant VSS commitment")
+        with _crypto_errors("group key"):
+            curve.point_from_cbytes(group_pubkey, what="group key")
+        plaintext = bytearray(
+            self._provider.unwrap_transported(
+                _check_bytes(blob, "blob"), transport_aad(identity_id, participant, epoch)
+            )
+        )
+        try:
+            if len(plaintext) != SHARE_LEN:
+                raise InvalidShareError("the received share is not 32 bytes")
+            try:
+                dealer.verify_share(participant, int.from_bytes(plaintext, "big"), commitments)
+            except (InvalidContributionError, InvalidInputError):
+                raise InvalidShareError(
+                    f"the share for participant {participant} does not match its commitments"
+                ) from None
+            record = self._store_share(
+                identity_id,
+                participant,
+                epoch,
+                threshold,
+                participants,
+                bytes(group_pubkey),
+                commitments,
+                plaintext,
+            )
+        finally:
+            _wipe(plaintext)
+        return self._attestation(self._store.share(record.identity_id, record.epoch))
+
+    # ------------------------------------------------------------------ signing
+
+    def commitments(self, count: int) -> tuple[NonceCommitment, ...]:
+        return self._pool.commitments(count)
+
+    def _plan(self, request: SignRequest, row: NonceRow | None) -> _SignPlan:
+        """Every public check of one request; raises before any secret is touched."""
+        if not isinstance(request, SignRequest):
+            raise BadRequestError("requests must be SignRequest objects")
+        _check_identity_id(request.identity_id)
+        record = self._record(request.identity_id, _check_epoch(request.epoch))
+        ids = _signing_ids(request.ids, record)
+        pubnonces = tuple(request.pubnonces)
+        if len(pubnonces) != len(ids):
+            raise BadRequestError("pubnonces must be aligned with ids")
+        if row is None or row.state == NonceState.FRESH:
+            raise UnknownNonceError(
+                f"nonce {request.nonce_id!r} was never handed out by this signer"
+            )
+        if row.state == NonceState.CONSUMED:
+            raise NonceConsumedError(f"nonce {request.nonce_id!r} has already been used")
+        ours = pubnonces[ids.index(record.participant)]
+        if not isinstance(ours, bytes | bytearray) or not curve.ct_equal(bytes(ours), row.pubnonce):
+            raise NonceMismatchError(
+                f"the public nonce for participant {record.participant} is not the one "
+                f"handed out as {request.nonce_id!r}"
+            )
+        group_xonly = frost.group_pubkey_xonly(record.group_pubkey)
+        event = request.event
+        if not isinstance(event, EventToSign) or event.pubkey != group_xonly.hex():
+            raise BadRequestError(f"the event's pubkey is not the key of {record.identity_id!r}")
+        message = event_message(event)
+        n = record.participants or max(max(ids) + 1, 2)
+        with _crypto_errors("signing session"):
+            signers = frost.SignersContext(
+                n,
+                record.threshold,
+                ids,
+                tuple(_pubshare(i, record.vss_commitments) for i in ids),
+                record.group_pubkey,
+            )
+            aggnonce = frost.nonce_agg(pubnonces, ids)
+            session = frost.SessionContext(signers, aggnonce, (), (), message)
+        return _SignPlan(request, record, row, message, session)
+
+    def partial_sign(self, requests: tuple[SignRequest, ...]) -> tuple[PartialSignature, ...]:
+        """One partial signature per request, each with its own nonce.
+
+        Order matters: all checks, then unwrap (share, nonce seeds), then the durable
+        consumption of every nonce of the batch in one transaction, and only then the
+        signatures. A crash after the commit burns the nonces; it never reuses one.
+        """
+        batch = tuple(requests)
+        if not 1 <= len(batch) <= MAX_SIGN_BATCH:
+            raise BadRequestError(f"a signing batch holds 1..{MAX_SIGN_BATCH} requests")
+        nonce_ids = [r.nonce_id for r in batch]
+        if not all(isinstance(i, str) and i for i in nonce_ids):
+            raise BadRequestError("every request needs a nonce id")
+        if len(set(nonce_ids)) != len(nonce_ids):
+            # Two messages under one nonce would hand the co-signers our share.
+            raise BadRequestError("every request of a batch must use its own nonce")
+        rows = self._store.nonce_rows(nonce_ids)
+        plans = [self._plan(r, rows.get(r.nonce_id)) for r in batch]
+
+        shares: dict[tuple[str, int], bytearray] = {}
+        seeds: dict[str, bytearray] = {}
+        try:
+            with contextlib.ExitStack() as stack:
+                for plan in plans:
+                    key = (plan.record.identity_id, plan.record.epoch)
+                    if key not in shares:
+                        shares[key] = stack.enter_context(self._share(plan.record))
+                seeds = self._pool.unwrap_seeds(plan.row for plan in plans)
+                self._store.consume_nonces([(plan.row.nonce_id, plan.message) for plan in plans])
+                out = []
+                for plan in plans:
+                    secnonce = secret_nonce_for(seeds[plan.row.batch_id], plan.row)
+                    share = shares[(plan.record.identity_id, plan.record.epoch)]
+                    with _crypto_errors("partial signing"):
+                        # frost.sign accepts a bytearray (it only reads it); passing the
+                        # buffer itself avoids an immutable copy of the share we cannot wipe.
+                        psig = frost.sign(
+                            secnonce, cast(bytes, share), plan.record.participant, plan.session
+                        )
+                    out.append(PartialSignature(plan.record.participant, plan.row.nonce_id, psig))
+        finally:
+            wipe_seeds(seeds)
+        return tuple(out)
+
+    # ------------------------------------------------------------------ ECDH
+
+    def ecdh_share(self, request: EcdhRequest) -> EcdhShareReply:
+        """λ_i·s_i·P with a DLEQ proof; the proof's randomness comes from the provider."""
+        if not isinstance(request, EcdhRequest):
+            raise BadRequestError("request must be an EcdhRequest")
+        _check_identity_id(request.identity_id)
+        record = self._record(request.identity_id, _check_epoch(request.epoch))
+        ids = _signing_ids(request.ids, record)
+        peer = _check_bytes(request.peer_pubkey, "peer_pubkey")
+        with _crypto_errors("ECDH"):
+            ecdh.peer_point(peer)
+        rand = self._provider.random_bytes(32)
+        with self._share(record) as share, _crypto_errors("ECDH"):
+            result = ecdh.ecdh_share(
+                int.from_bytes(share, "big"), record.participant, ids, peer, rand
+            )
+        return EcdhShareReply(record.participant, result.point, result.proof)
+
+    # ------------------------------------------------------------------ views and lifecycle
+
+    def attest(self, identity_id: str) -> Attestation:
+        return self._attestation(self._record(_check_identity_id(identity_id)))
+
+    def held_share(self, identity_id: str) -> HeldShare:
+        record = self._record(_check_identity_id(identity_id))
+        return HeldShare(
+            identity_id=record.identity_id,
+            participant=record.participant,
+            epoch=record.epoch,
+            threshold=record.threshold,
+            group_pubkey=record.group_pubkey,
+            pubshare=_pubshare(record.participant, record.vss_commitments),
+            vss_commitments=record.vss_commitments,
+        )
+
+    def export_share(self, identity_id: str, recipient_transport_key: bytes) -> bytes:
+        """Our newest share sealed to another HSM's transport key (receive_share opens it)."""
+        record = self._record(_check_identity_id(identity_id))
+        recipient = _check_bytes(recipient_transport_key, "recipient_transport_key")
+        with self._share(record) as share:
+            return self._provider.wrap_for(
+                recipient,
+                bytes(share),
+                transport_aad(record.identity_id, record.participant, record.epoch),
+            )
+
+    def delete_share(self, identity_id: str, epoch: int | None = None) -> None:
+        """Delete the share (every epoch, or one): the row, public data included, is gone."""
+        _check_identity_id(identity_id)
+        if epoch is not None:
+            _check_epoch(epoch)
+        if not self._store.delete_shares(identity_id, epoch):
+            where = "" if epoch is None else f" at epoch {epoch}"
+            raise ShareNotFoundError(f"this signer holds no share of {identity_id!r}{where}")
+
+    def rewrap_all(self) -> int:
+        """Rewrap every share, nonce seed and signer key under the provider's current KEK.
+
+        One transaction: if the provider fails half way, nothing changed. Returns the
+        number of wrapped values rewrapped.
+        """
+
+        def share(record: ShareRecord) -> bytes:
+            aad = share_aad(record.identity_id, record.participant, record.epoch)
+            blob = WrappedBlob.from_bytes(record.wrapped_share)
+            return self._provider.rewrap(blob, aad).to_bytes()
+
+        def key(name: str, wrapped: bytes) -> bytes:
+            aad = signer_key_aad(self._signer_id, name)
+            return self._provider.rewrap(WrappedBlob.from_bytes(wrapped), aad).to_bytes()
+
+        return self._store.rewrap_all(share, self._pool.rewrap_seed, key)
+
+    # ------------------------------------------------------------------ HTTP identity
+
+    def response_signing_key(self) -> Ed25519PrivateKey:
+        """The signer's Ed25519 key for signed HTTP replies, kept wrapped in the store.
+
+        Created on first use from provider randomness; its public half goes into the
+        gateway's configuration (`public_key` of an http signer).
+        """
+        aad = signer_key_aad(self._signer_id, HTTP_KEY_NAME)
+        wrapped = self._store.wrapped_key(HTTP_KEY_NAME)
+        if wrapped is None:
+            seed = bytearray(self._provider.random_bytes(32))
+            try:
+                candidate = self._provider.wrap(bytes(seed), aad).to_bytes()
+            finally:
+                _wipe(seed)
+            # Two processes racing on first start agree on whichever key landed first.
+            wrapped = self._store.put_wrapped_key_once(HTTP_KEY_NAME, candidate)
+        raw = bytearray(self._provider.unwrap(WrappedBlob.from_bytes(wrapped), aad))
+        try:
+            return Ed25519PrivateKey.from_private_bytes(bytes(raw))
+        finally:
+            _wipe(raw)
