@@ -9,15 +9,14 @@ attestation is signed by the holding signer's HSM key and says what we expect.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from nostr_passport.crypto import dealer, frost
 from nostr_passport.crypto.errors import CryptoError
-from nostr_passport.errors import SignersUnavailableError
-from nostr_passport.hsm import verify_attestation_signature
+from nostr_passport.errors import PassportError, SignersUnavailableError
+from nostr_passport.signer.attestation import verified_statement
 from nostr_passport.signer.protocol import (
     Attestation,
     DealtIdentity,
@@ -74,30 +73,27 @@ def check_attestation(
     participant: int,
     pubshare: bytes,
     group_pubkey: bytes,
+    threshold: int,
+    epoch: int,
 ) -> None:
     """The attestation is signed by this signer's HSM key and states what we expect."""
     who = f"signer {info.signer_id}"
-    if attestation.public_key != info.attestation_public_key:
-        raise KeygenError(f"{who} attested with a key other than its registered one")
-    if not verify_attestation_signature(
-        attestation.public_key, attestation.statement, attestation.signature
-    ):
-        raise KeygenError(f"{who} sent an attestation whose signature does not verify")
     try:
-        statement = json.loads(attestation.statement)
-    except ValueError:
-        raise KeygenError(f"{who} sent an attestation that is not JSON") from None
-    group_hex = statement.get("group_pubkey") if isinstance(statement, dict) else None
-    expected = {
-        "identity_id": identity_id,
-        "participant": participant,
-        "pubshare": pubshare.hex(),
-        "signer_id": info.signer_id,
-    }
-    if not isinstance(statement, dict) or any(statement.get(k) != v for k, v in expected.items()):
+        statement = verified_statement(attestation, info.attestation_public_key)
+    except PassportError as exc:
+        raise KeygenError(f"{who} sent an unusable attestation: {exc}") from None
+    expected = (identity_id, participant, pubshare, group_pubkey, threshold, epoch, info.signer_id)
+    stated = (
+        statement.identity_id,
+        statement.participant,
+        statement.pubshare,
+        statement.group_pubkey,
+        statement.threshold,
+        statement.epoch,
+        statement.signer_id,
+    )
+    if stated != expected:
         raise KeygenError(f"{who} attested to something other than its share")
-    if group_hex not in (group_pubkey.hex(), group_pubkey[1:].hex()):
-        raise KeygenError(f"{who} attested to another group key")
 
 
 def deal_identity(
@@ -161,6 +157,8 @@ def deal_identity(
             participant=participant,
             pubshare=dealt.pubshares[participant],
             group_pubkey=dealt.group_pubkey,
+            threshold=threshold,
+            epoch=epoch,
         )
     return KeygenResult(
         identity_id=identity_id,

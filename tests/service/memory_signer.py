@@ -74,27 +74,21 @@ class MemorySigner:
         return True
 
     def _attest(self, identity_id: str) -> Attestation:
-        participant, epoch, t, share, gpk, comms = self.shares[identity_id]
-        pubshare = dealer.pubshare_from_commitments(participant, comms)
-        statement = json.dumps(
-            {
-                "identity_id": identity_id,
-                "group_pubkey": gpk.hex(),
-                "participant": participant,
-                "pubshare": pubshare.hex(),
-                "epoch": epoch,
-                "threshold": t,
-                "signer_id": self._id,
-                "issued_at": int(time.time()),
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        ).encode()
-        return Attestation(
-            statement,
-            self.provider.attestation_sign(statement),
-            self.provider.attestation_public_key(),
+        from nostr_passport.signer.attestation import signed_attestation, statement_for
+
+        participant, epoch, t, _share, gpk, comms = self.shares[identity_id]
+        statement = statement_for(
+            identity_id=identity_id,
+            group_pubkey=gpk,
+            participant=participant,
+            pubshare=dealer.pubshare_from_commitments(participant, comms),
+            epoch=epoch,
+            threshold=t,
+            signer_id=self._id,
+            provider=self.provider.info,
+            issued_at=int(time.time()),
         )
+        return signed_attestation(self.provider, statement)
 
     def deal_identity(self, identity_id, threshold, slots: tuple[ShareSlot, ...], epoch=0):  # type: ignore[no-untyped-def]
         out = dealer.split(dealer.generate_secret(), threshold, len(slots))
