@@ -15,8 +15,7 @@ from typing import Any
 
 from nostr_passport.crypto import bip340
 from nostr_passport.errors import BadRequestError
-from nostr_passport.nostr import event as nip01
-from nostr_passport.nostr.errors import NostrError
+from nostr_passport.signer.message import event_message
 from nostr_passport.signer.protocol import EventToSign
 
 TEMPLATE_KEYS = frozenset({"kind", "content", "tags", "created_at", "pubkey", "id", "sig"})
@@ -80,8 +79,9 @@ def prepare_event(
         content=content,  # type: ignore[arg-type]
     )
     try:
-        event_id = bytes.fromhex(nip01.event_id_hex(event))
-    except NostrError as exc:
+        # The same function the signers use: gateway and signers agree on the message.
+        event_id = event_message(event)
+    except BadRequestError as exc:
         raise BadRequestError(f"{where}{exc}") from None
     given_id = template.get("id")
     if given_id is not None and given_id != event_id.hex():

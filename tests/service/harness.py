@@ -12,11 +12,11 @@ from nostr_passport.service.access import Principal
 from nostr_passport.service.gateway import assemble
 from nostr_passport.service.passport import Passport
 from nostr_passport.service.tokens import issue_token
+from nostr_passport.signer.local import LocalSigner
 from nostr_passport.store import Store
 from nostr_passport.store.tokens import Role, TokenScopes
 
 from .faults import FaultySigner
-from .memory_signer import MemorySigner
 
 SIGNER_IDS = ("signer-1", "signer-2", "signer-3")
 
@@ -32,9 +32,10 @@ def settings_for_tests(**signing: Any) -> Settings:
     return Settings(signing=values, rate_limit={"enabled": False})  # type: ignore[arg-type]
 
 
-def real_signer(signer_id: str, tmp_path: Path) -> Any:
+def real_signer(signer_id: str, tmp_path: Path) -> LocalSigner:
+    """The real in-process signer on the HSM simulator (SoftHSM2 runs in tests/e2e)."""
     provider = SimulatorProvider(signer_id, state_dir=tmp_path / signer_id / "hsm")
-    return MemorySigner(signer_id, provider)
+    return LocalSigner(signer_id, provider, tmp_path / signer_id, nonce_batch_size=16)
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Harness:
         return issued.token, self.passport.authenticate(f"Bearer {issued.token}")
 
     def close(self) -> None:
-        self.passport.pool.close()
+        self.passport.pool.close()  # closes the signers (and their providers) too
 
 
 def build_harness(store: Store, tmp_path: Path, settings: Settings | None = None) -> Harness:

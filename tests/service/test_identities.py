@@ -15,6 +15,7 @@ from nostr_passport.errors import (
 )
 from nostr_passport.hsm import verify_attestation_signature
 from nostr_passport.service.placement import Candidate, place_shares
+from nostr_passport.store.audit_log import audit_records
 
 from ..store.databases import dump_tables
 from .harness import Harness
@@ -82,7 +83,11 @@ def test_failed_distribution_leaves_no_identity_and_no_shares(fast_harness: Harn
         h.passport.create_identity(h.admin, threshold=2, participants=3)
     h.signers["signer-3"].inner.receive_share = original
     assert dump_tables(h.store)["identities"] == []
-    assert all(not s.inner.shares for s in h.signers.values())
+    with h.store.read() as conn:
+        attempted = [r.identity_id for r in audit_records(conn) if r.action == "identity.create"]
+    assert len(attempted) == 2 and attempted[0] == attempted[1]  # allowed, then error
+    for s in h.signers.values():  # the dealt shares were discarded everywhere
+        assert s.inner.store.epochs(attempted[0]) == ()
 
 
 def test_disable_enable_cycle(harness: Harness) -> None:
@@ -114,7 +119,9 @@ def test_delete_is_admin_only_and_removes_everything(harness: Harness) -> None:
     assert report.deleted and report.shares_remaining_at == ()
     dump = dump_tables(h.store)
     assert dump["identities"] == [] and dump["identity_shares"] == []
-    assert all(identity_id not in s.inner.shares for s in h.signers.values())
+    for s in h.signers.values():
+        with pytest.raises(NotFoundError):
+            s.inner.held_share(identity_id)
     with pytest.raises(NotFoundError):
         h.passport.identity(h.admin, identity_id)
     actions = [(r[4], r[6]) for r in dump["audit_log"] if r[5] == identity_id]
