@@ -8,8 +8,9 @@ Roles (per tenant):
 
 Any token may carry scopes (app tokens normally do): a list of identities, of methods
 (NIP-46 names: sign_event, nip44_encrypt...) and of event kinds; None on an axis means
-unrestricted. Reading public data (list, show) is limited by the identity scope only. A token sees only its own tenant's identities; another tenant's identity
-is "not found", never "forbidden", so tokens cannot probe for ids.
+unrestricted. Reading public data (list, show) is limited by the identity scope only.
+A token sees only its own tenant's identities; another tenant's identity is "not
+found", never "forbidden", so tokens cannot probe for ids.
 
 Tokens are `np_` + 32 random bytes (base64url), shown once; the store keeps SHA-256.
 """
