@@ -147,3 +147,18 @@ class StoreUnavailableError(UnavailableError):
     """The database cannot be reached or keeps refusing writes."""
 
     code = "store_unavailable"
+
+
+# ---------------------------------------------------------------- audit log and attestation
+
+
+class AuditIntegrityError(PassportError):
+    """The stored audit log contradicts itself or a signed checkpoint: nothing was signed."""
+
+    code = "audit_integrity"
+
+
+class MalformedAuditDataError(BadRequestError):
+    """An audit export, proof, checkpoint or attestation bundle that does not parse."""
+
+    code = "malformed_audit_data"
