@@ -250,13 +250,17 @@ def load_config(data_dir: Path | str | None = None) -> Config:
     directory = Path(data_dir) if data_dir is not None else default_data_dir()
     directory = directory.expanduser().resolve()
     path = config_path(directory)
-    data = read_config_file(path)
+    settings = settings_from(read_config_file(path), path)
+    return Config(data_dir=directory, path=path, settings=settings)
+
+
+def settings_from(data: Mapping[str, Any], path: Path) -> Settings:
+    """Validated settings from a parsed document (plus the environment)."""
     try:
-        settings = Settings(**data)
+        return Settings(**data)
     except ValidationError as exc:
         problems = "; ".join(validation_problems(exc))
         raise ConfigError(f"invalid configuration in {path}: {problems}") from None
-    return Config(data_dir=directory, path=path, settings=settings)
 
 
 # ---------------------------------------------------------------- writing the file
@@ -330,11 +334,6 @@ def static_problems(config: Config) -> list[str]:
     problems: list[str] = []
     if len(settings.signers) < 2:
         problems.append(f"signers: {len(settings.signers)} configured, at least 2 are needed")
-    if settings.limits.max_participants > len(settings.signers) >= 2:
-        problems.append(
-            f"limits.max_participants is {settings.limits.max_participants} but only "
-            f"{len(settings.signers)} signers are configured: identities are limited to that"
-        )
     http = [s for s in settings.signers if isinstance(s, HttpSignerSettings)]
     key_file = config.resolve(settings.signing.coordinator_key_file)
     if http and not key_file.is_file():

@@ -25,8 +25,9 @@ from nostr_passport.config import (
     DEFAULT_BODY_LIMIT,
     DEFAULT_HOST,
     DEFAULT_PORT,
-    load_config,
+    Config,
     render_toml,
+    settings_from,
 )
 from nostr_passport.errors import ConflictError
 from nostr_passport.store.tokens import TokenScopes
@@ -166,12 +167,35 @@ def initialise(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
 ) -> InitResult:
-    """Create and populate `data_dir`; ConflictError if it is already initialised."""
+    """Create and populate `data_dir`; ConflictError if it is already initialised.
+
+    The config file is written last, after the signers opened and the first admin token
+    exists, so an interrupted init leaves no half-configured directory: what it created
+    is removed and `init` can simply be run again.
+    """
     data_dir = data_dir.expanduser().resolve()
     if is_initialised(data_dir):
         raise ConflictError(f"{data_dir} is already initialised ({CONFIG_FILE_NAME} exists)")
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(data_dir, 0o700)
+    before = set(data_dir.iterdir())
+    previous_umask = os.umask(0o077)  # every file init creates is private
+    try:
+        return _initialise(data_dir, provider, store_url, host, port)
+    except BaseException:
+        for created in set(data_dir.iterdir()) - before:
+            if created.is_dir():
+                shutil.rmtree(created, ignore_errors=True)
+            else:
+                created.unlink(missing_ok=True)
+        raise
+    finally:
+        os.umask(previous_umask)
+
+
+def _initialise(
+    data_dir: Path, provider: ProviderChoice, store_url: str | None, host: str, port: int
+) -> InitResult:
     warnings: list[str] = []
     use_softhsm = provider == "softhsm2" or (provider == "auto" and softhsm2_available())
     if use_softhsm:
@@ -185,8 +209,8 @@ def initialise(
     if not key_path.exists():
         _write_private(key_path, _coordinator_key_pem())
     document = config_document(signers, store_url=store_url, host=host, port=port)
-    _write_private(data_dir / CONFIG_FILE_NAME, render_toml(document, HEADER).encode("utf-8"))
-    config = load_config(data_dir)
+    path = data_dir / CONFIG_FILE_NAME
+    config = Config(data_dir=data_dir, path=path, settings=settings_from(document, path))
     passport = open_gateway(config)
     try:
         issued = passport.store.run_write(
@@ -205,11 +229,12 @@ def initialise(
         )
     finally:
         passport.close()
+    _write_private(path, render_toml(document, HEADER).encode("utf-8"))
     return InitResult(
         admin_token=issued.token,
         admin_token_id=issued.view.id,
         data_dir=data_dir,
-        config_path=config.path,
+        config_path=path,
         store_url=config.store_url,
         provider_kind=kind,
         warnings=tuple(warnings),

@@ -107,7 +107,6 @@ def coordinator_key(config: Config) -> bytes:
 def signer_clients(config: Config) -> tuple[dict[str, SignerClient], dict[str, SignerEndpoint]]:
     """Clients for every configured signer (local ones open their HSM provider now)."""
     from nostr_passport.hsm import ProviderConfig, open_provider
-    from nostr_passport.signer.http_client import HttpSignerClient
     from nostr_passport.signer.local import LocalSigner
 
     settings = config.settings
@@ -131,6 +130,8 @@ def signer_clients(config: Config) -> tuple[dict[str, SignerClient], dict[str, S
                 )
                 endpoints[signer.id] = SignerEndpoint(kind="local")
             elif isinstance(signer, HttpSignerSettings):
+                from nostr_passport.signer.http_client import HttpSignerClient
+
                 key = key if key is not None else coordinator_key(config)
                 clients[signer.id] = HttpSignerClient(
                     signer.url,

@@ -68,6 +68,14 @@ class KeyCache:
         )
         self._lock = threading.Lock()
 
+    def cached(self, identity_id: str, epoch: int) -> IdentityKeys | None:
+        key = (identity_id, epoch)
+        with self._lock:
+            found = self._keys.get(key)
+            if found is not None:
+                self._keys.move_to_end(key)
+            return found
+
     def keys(self, record: IdentityRecord) -> IdentityKeys:
         key = (record.id, record.epoch)
         with self._lock:

@@ -9,6 +9,7 @@ store/identities.py, store/tokens.py, ... so that what belongs together commits 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,10 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.kind = engine.dialect.name
+        # SQLite has one writer at a time. Threads of this process queue here instead of
+        # in SQLite's busy handler, which sleeps in growing steps and turns contention
+        # into long convoys; other processes still meet the busy timeout.
+        self._write_lock = threading.Lock() if self.kind == "sqlite" else None
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -79,10 +84,18 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction: everything inside commits together or not at all."""
-        with self.engine.connect() as conn:
+        with self._serialised(), self.engine.connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _serialised(self) -> Iterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
+            yield
 
     def run_write(self, unit: Callable[[Connection], T]) -> T:
         """Run `unit` in a write transaction, again from scratch if it lost a race.

@@ -176,6 +176,15 @@ def identity_by_id(conn: Connection, identity_id: str) -> IdentityRecord | None:
     return _with_children(conn, [_bare(dict(row))])[0]
 
 
+def identity_header(conn: Connection, identity_id: str) -> IdentityRecord | None:
+    """The identity row alone (no shares, commitments, attestations): one query.
+
+    For the hot path, where the key material comes from a cache keyed by epoch.
+    """
+    row = conn.execute(select(identities).where(identities.c.id == identity_id)).mappings().first()
+    return None if row is None else _bare(dict(row))
+
+
 def identity_by_pubkey(conn: Connection, group_pubkey: str) -> IdentityRecord | None:
     row = (
         conn.execute(select(identities).where(identities.c.group_pubkey == group_pubkey))
