@@ -76,7 +76,7 @@ def prepare_event(
         created_at=created_at,
         kind=kind,
         tags=tags,
-        content=content,  # type: ignore[arg-type]
+        content=content,
     )
     try:
         # The same function the signers use: gateway and signers agree on the message.

@@ -743,9 +743,7 @@ class Passport:
     ) -> IssuedToken:
         request_id = request_id or new_request_id()
         tenant_id = tenant or principal.tenant_id
-        if role not in ROLES:
-            raise BadRequestError(f"role must be one of {', '.join(ROLES)}")
-        checked_role: Role = role  # type: ignore[assignment]
+        checked_role = _role(role)
         self._check_scopes(scopes)
         with self._denials_audited(principal, access.TOKEN_CREATE, request_id):
             access.check_grantable(principal, checked_role, scopes, tenant_id)
@@ -848,6 +846,13 @@ class Passport:
 def _provider_key(info: SignerInfo) -> str:
     """Signers whose keys live in the same HSM partition share this key."""
     return f"{info.provider_kind}:{info.vendor}:{info.model}:{info.serial}"
+
+
+def _role(value: str) -> Role:
+    for role in ROLES:
+        if value == role:
+            return role
+    raise BadRequestError(f"role must be one of {', '.join(ROLES)}")
 
 
 def _plaintext(value: object) -> str:
