@@ -154,3 +154,27 @@ def test_cli_provider_specs_and_coordinator_keys(tmp_path: Path) -> None:
     assert coordinator_keys(str(hexfile)) == (raw, other)
     with pytest.raises(ConfigError):
         coordinator_keys("zz")
+
+
+def test_the_signed_message_is_the_nip01_id_of_the_event() -> None:
+    import hashlib
+
+    from nostr_passport.errors import BadRequestError
+    from nostr_passport.signer.message import event_message
+
+    event = EventToSign("ab" * 32, 1700000000, 1, (("t", "x"),), 'a"b\\c\nd\x01é')
+    # Written out by hand: NIP-01 escaping, no whitespace, UTF-8.
+    serialized = (
+        '[0,"' + "ab" * 32 + '",1700000000,1,[["t","x"]],"a\\"b\\\\c\\nd\\u0001é"]'
+    ).encode()
+    assert event_message(event) == hashlib.sha256(serialized).digest()
+    from dataclasses import replace
+
+    for bad in (
+        replace(event, pubkey="AB" * 32),
+        replace(event, kind=-1),
+        replace(event, content="\ud800"),
+        replace(event, tags=(("t", 1),)),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(BadRequestError):
+            event_message(bad)
