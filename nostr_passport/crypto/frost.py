@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 from coincurve import PublicKeyXOnly
 
@@ -55,6 +55,7 @@ from .curve import (
 from .errors import CryptoError, InvalidContributionError, InvalidInputError, NonceReuseError
 
 __all__ = [
+    "PublicNonce",
     "SecretNonce",
     "SessionContext",
     "SessionValues",
@@ -79,8 +80,6 @@ __all__ = [
     "tweak_ctx_init",
     "verified_signature",
 ]
-
-Contrib = Literal["pubnonce", "aggnonce", "aggothernonce", "psig", "pubshare"]
 
 MAX_PARTICIPANTS = 2**32  # ids are hashed as 4-byte integers
 
@@ -190,6 +189,7 @@ class SignersContext:
     _points: tuple[Point, ...] = field(init=False, repr=False, compare=False)
     _lambdas: dict[int, int] = field(init=False, repr=False, compare=False)
     _thresh_point: Point = field(init=False, repr=False, compare=False)
+    _xonly_key: PublicKeyXOnly = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ids = _sequence(self.ids, "ids")
@@ -228,6 +228,7 @@ class SignersContext:
         object.__setattr__(self, "_points", tuple(points))
         object.__setattr__(self, "_lambdas", lambdas)
         object.__setattr__(self, "_thresh_point", thresh_point)
+        object.__setattr__(self, "_xonly_key", PublicKeyXOnly(xbytes(thresh_point)))
 
     @property
     def u(self) -> int:
@@ -311,8 +312,13 @@ def thresh_pubkey_and_tweak(
     mode_list = _sequence(is_xonly, "is_xonly")
     if len(tweak_list) != len(mode_list):
         raise InvalidInputError("The tweaks and is_xonly arrays must have the same length.")
-    ctx = tweak_ctx_init(thresh_pk)
-    for tweak, mode in zip(tweak_list, mode_list, strict=True):
+    return _tweaked(tweak_ctx_init(thresh_pk), tweak_list, mode_list)
+
+
+def _tweaked(ctx: TweakContext, tweaks: Sequence[bytes], is_xonly: Sequence[bool]) -> TweakContext:
+    if len(tweaks) != len(is_xonly):
+        raise InvalidInputError("The tweaks and is_xonly arrays must have the same length.")
+    for tweak, mode in zip(tweaks, is_xonly, strict=True):
         ctx = apply_tweak(ctx, tweak, mode)
     return ctx
 
@@ -375,6 +381,11 @@ class SecretNonce:
         r1, r2 = self._public_points()
         return cbytes(r1) + cbytes(r2)
 
+    def public_nonce(self) -> PublicNonce:
+        """The public nonce as an already parsed PublicNonce."""
+        r1, r2 = self._public_points()
+        return PublicNonce._of(cbytes(r1) + cbytes(r2), (r1, r2))
+
     def _public_points(self) -> tuple[Point, Point]:
         if self._points is None:
             with self._lock:
@@ -390,11 +401,12 @@ class SecretNonce:
     def _take(self) -> tuple[int, int]:
         """(k1, k2), wiping the stored copy; NonceReuseError on a second call."""
         with self._lock:
-            if not any(self._buf):
+            buf = self._buf
+            if not any(buf):
                 raise NonceReuseError("secret nonce already used")
-            k1 = int.from_bytes(self._buf[:32], "big")
-            k2 = int.from_bytes(self._buf[32:], "big")
-            self._buf[:] = bytes(64)
+            k1 = int.from_bytes(buf[:32], "big")
+            k2 = int.from_bytes(buf[32:], "big")
+            buf[:] = bytes(64)
         return k1, k2
 
     def export_bytes(self) -> bytes:
@@ -415,7 +427,44 @@ class SecretNonce:
         raise NonceReuseError("secret nonces cannot be serialised except by export_bytes")
 
 
+@dataclass(frozen=True)
+class PublicNonce:
+    """A signer's 66-byte public nonce, parsed once (as libsecp256k1's musig API does).
+
+    A coordinator parses each pubnonce when it receives it (and blames the sender
+    then); aggregation and verification take these objects or plain bytes.
+    """
+
+    data: bytes
+    _points: tuple[Point, Point] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_points", _parse_pubnonce(self.data, None))
+        object.__setattr__(self, "data", bytes(self.data))
+
+    @classmethod
+    def from_bytes(cls, pubnonce: bytes, participant: int | None = None) -> PublicNonce:
+        """Parse; InvalidContributionError(participant, "pubnonce") if malformed."""
+        return cls._of(
+            bytes(pubnonce) if isinstance(pubnonce, bytearray) else pubnonce,
+            _parse_pubnonce(pubnonce, participant),
+        )
+
+    @classmethod
+    def _of(cls, data: bytes, points: tuple[Point, Point]) -> PublicNonce:
+        """A PublicNonce from points already known to encode to `data` (no re-parse)."""
+        nonce = object.__new__(cls)
+        object.__setattr__(nonce, "data", data)
+        object.__setattr__(nonce, "_points", points)
+        return nonce
+
+
+PubNonceLike = bytes | PublicNonce
+
+
 def _parse_pubnonce(pubnonce: object, participant: int | None) -> tuple[Point, Point]:
+    if isinstance(pubnonce, PublicNonce):
+        return pubnonce._points
     if not isinstance(pubnonce, bytes | bytearray) or len(pubnonce) != 66:
         raise InvalidContributionError(participant, "pubnonce")
     try:
@@ -494,11 +543,19 @@ def nonce_gen(
     return nonce_gen_internal(os.urandom(32), secshare, pubshare, thresh_pk, msg, extra_in)
 
 
-def nonce_agg(pubnonces: Sequence[bytes], ids: Sequence[int] | None = None) -> bytes:
+def nonce_agg(pubnonces: Sequence[PubNonceLike], ids: Sequence[int] | None = None) -> bytes:
     """NonceAgg: the 66-byte aggregate nonce; blames the first invalid pubnonce.
 
     With `ids`, the blamed participant is ids[index]; without, it is the list index.
     """
+    r1, r2 = _aggregate_nonce_points(pubnonces, ids)
+    return cbytes_ext(r1) + cbytes_ext(r2)
+
+
+def _aggregate_nonce_points(
+    pubnonces: Sequence[PubNonceLike], ids: Sequence[int] | None
+) -> tuple[MaybePoint, MaybePoint]:
+    """NonceAgg's two sums as points (None is infinity)."""
     nonces = _sequence(pubnonces, "pubnonces")
     blame: Sequence[int] = range(len(nonces)) if ids is None else _sequence(ids, "ids")
     if len(blame) != len(nonces):
@@ -509,7 +566,7 @@ def nonce_agg(pubnonces: Sequence[bytes], ids: Sequence[int] | None = None) -> b
         r1, r2 = _parse_pubnonce(pubnonce, who)
         firsts.append(r1)
         seconds.append(r2)
-    return cbytes_ext(point_sum(firsts)) + cbytes_ext(point_sum(seconds))
+    return point_sum(firsts), point_sum(seconds)
 
 
 # ---------------------------------------------------------------- session
@@ -548,21 +605,59 @@ class SessionContext:
     values: SessionValues = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._complete(None)
+
+    @classmethod
+    def from_pubnonces(
+        cls,
+        signers: SignersContext,
+        pubnonces: Sequence[PubNonceLike],
+        tweaks: Sequence[bytes] = (),
+        is_xonly: Sequence[bool] = (),
+        msg: bytes = b"",
+    ) -> SessionContext:
+        """The coordinator's session: NonceAgg over `pubnonces` (in the order of
+        signers.ids, blaming by id), then GetSessionValues without re-parsing the
+        aggregate it has just computed."""
+        if not isinstance(signers, SignersContext):
+            raise InvalidInputError("signers must be a SignersContext")
+        points = _aggregate_nonce_points(pubnonces, signers.ids)
+        ctx = object.__new__(cls)
+        for name, value in (
+            ("signers", signers),
+            ("aggnonce", cbytes_ext(points[0]) + cbytes_ext(points[1])),
+            ("tweaks", tweaks),
+            ("is_xonly", is_xonly),
+            ("msg", msg),
+        ):
+            object.__setattr__(ctx, name, value)
+        ctx._complete(points)
+        return ctx
+
+    def _complete(self, nonce_points: tuple[MaybePoint, MaybePoint] | None) -> None:
         if not isinstance(self.signers, SignersContext):
             raise InvalidInputError("signers must be a SignersContext")
         object.__setattr__(self, "tweaks", _sequence(self.tweaks, "tweaks"))
         object.__setattr__(self, "is_xonly", _sequence(self.is_xonly, "is_xonly"))
         object.__setattr__(self, "msg", _require_bytes(self.msg, "msg"))
         object.__setattr__(self, "aggnonce", _require_bytes(self.aggnonce, "aggnonce"))
-        object.__setattr__(self, "values", _session_values(self))
+        object.__setattr__(self, "values", _session_values(self, nonce_points))
 
 
-def _session_values(ctx: SessionContext) -> SessionValues:
-    """GetSessionValues (ValidateSignersCtx already ran when ctx.signers was built)."""
+def _session_values(
+    ctx: SessionContext, nonce_points: tuple[MaybePoint, MaybePoint] | None
+) -> SessionValues:
+    """GetSessionValues (ValidateSignersCtx already ran when ctx.signers was built).
+
+    `nonce_points` are the aggregate nonce's points when the caller has just built
+    aggnonce from them, so that they are not parsed back.
+    """
     signers = ctx.signers
-    tweak = thresh_pubkey_and_tweak(signers.thresh_pk, ctx.tweaks, ctx.is_xonly)
+    # TweakCtxInit from the group key the signers context has already parsed.
+    tweak = _tweaked(TweakContext(signers._thresh_point, 1, 0), ctx.tweaks, ctx.is_xonly)
     q = tweak.Q
-    q_xonly = xbytes(q)
+    q_c = cbytes(q)
+    q_xonly = q_c[1:]
     aggnonce, msg = ctx.aggnonce, ctx.msg
     ser_ids = _serialize_ids(signers.ids)
     # The reference code (v0.8.0, which the vectors follow) prefixes the *byte length*
@@ -572,18 +667,15 @@ def _session_values(ctx: SessionContext) -> SessionValues:
     )
     if b == 0:
         _negligible("nonce coefficient is zero")
-    if len(aggnonce) != 66:
-        raise InvalidContributionError(None, "aggnonce")
-    try:
-        r1 = point_from_cbytes_ext(aggnonce[:33])
-        r2 = point_from_cbytes_ext(aggnonce[33:])
-    except InvalidInputError:
-        raise InvalidContributionError(None, "aggnonce") from None
+    if nonce_points is None:
+        nonce_points = _parse_aggnonce(aggnonce)
+    r1, r2 = nonce_points
     r_sum = point_add(r1, point_mul(r2, b))
     # Infinity here means someone cheated; continuing with G lets PartialSigVerify
     # find out who (BIP 445, "Dealing with Infinity in Nonce Aggregation").
     r = G if r_sum is None else r_sum
-    r_xonly = xbytes(r)
+    r_c = cbytes(r)
+    r_xonly = r_c[1:]
     e = _scalar_wrapping(_tagged(_CHALLENGE, r_xonly, q_xonly, msg))
     if e == 0:
         _negligible("challenge is zero")
@@ -596,9 +688,18 @@ def _session_values(ctx: SessionContext) -> SessionValues:
         e=e,
         q_xonly=q_xonly,
         r_xonly=r_xonly,
-        q_even=has_even_y(q),
-        r_even=has_even_y(r),
+        q_even=q_c[0] == 2,
+        r_even=r_c[0] == 2,
     )
+
+
+def _parse_aggnonce(aggnonce: bytes) -> tuple[MaybePoint, MaybePoint]:
+    if len(aggnonce) != 66:
+        raise InvalidContributionError(None, "aggnonce")
+    try:
+        return point_from_cbytes_ext(aggnonce[:33]), point_from_cbytes_ext(aggnonce[33:])
+    except InvalidInputError:
+        raise InvalidContributionError(None, "aggnonce") from None
 
 
 def get_session_values(session_ctx: SessionContext) -> SessionValues:
@@ -630,6 +731,8 @@ def sign(secnonce: SecretNonce, secshare: bytes, my_id: int, session_ctx: Sessio
         raise InvalidInputError("secnonce must be a SecretNonce")
     if not isinstance(session_ctx, SessionContext):
         raise InvalidInputError("session_ctx must be a SessionContext")
+    if not _is_int(my_id):
+        raise InvalidInputError("my_id must be an integer")
     sv = session_ctx.values
     signers = session_ctx.signers
     points = secnonce._public_points()
@@ -646,11 +749,34 @@ def sign(secnonce: SecretNonce, secshare: bytes, my_id: int, session_ctx: Sessio
     # for this id, or the aggregate would be wrong while each check passes.
     if signers.pubshares[signers.ids.index(my_id)] != pubshare:
         raise InvalidInputError("The signer's pubshare does not belong to the signer's id.")
-    d = _key_sign(sv) * d_ % N
+    g_acc = _key_sign(sv)
+    d = g_acc * d_ % N
     s = (k1 + sv.b * k2 + sv.e * lam * d) % N
-    if not _partial_sig_equation_holds(s, lam, points, p_point, sv):
+    if not _own_partial_sig_holds(s, d_, g_acc, lam, points, sv):
         raise CryptoError("partial signature failed its own verification")
     return bytes_from_int(s)
+
+
+def _own_partial_sig_holds(
+    s: int, d_: int, g_acc: int, lam: int, nonce_points: tuple[Point, Point], sv: SessionValues
+) -> bool:
+    """Sign's self-check: PartialSigVerifyInternal's equation for our own psig.
+
+    The equation is s·G == Re + e·λ·g'·P. Sign has just computed P = d'·G itself (and
+    found it among the pubshares), so e·λ·g'·P = (e·λ·g'·d')·G and the equation reads
+    (s − e·λ·g'·d')·G == Re: the same check, with one variable-base multiplication
+    (b·R*2) instead of two. e·λ·g'·d' is recomputed here in another order, so a fault
+    in the arithmetic of s shows; Re comes from the public nonce, so a secret nonce
+    that does not match the published pubnonce shows too.
+    """
+    nonce_part = (s - d_ * g_acc % N * (lam * sv.e % N)) % N  # k1 + b·k2, signs included
+    if not sv.r_even:
+        nonce_part = N - nonce_part  # Re = -(R*1 + b·R*2) when R has odd y
+    r1, r2 = nonce_points
+    # R*1 + b·R*2 - (nonce part)·G must be the point at infinity: one combine, no
+    # serialisation of either side.
+    terms = [r1, point_mul(r2, sv.b), point_mul_g(N - nonce_part)]
+    return point_sum([t for t in terms if t is not None]) is None
 
 
 def _partial_sig_equation_holds(
@@ -658,24 +784,26 @@ def _partial_sig_equation_holds(
 ) -> bool:
     """s·G == Re + e·λ·g'·P, with Re = ±(R*1 + b·R*2) by the parity of R.
 
-    The sign of Re is moved onto the scalars (±s, ±e·λ·g') so no point is negated.
+    The sign of Re is moved onto the scalars (±s, ±e·λ·g') so no point is negated,
+    and the equation is checked as R*1 + b·R*2 + c·P - s·G == infinity.
     """
     c = sv.e * lam * _key_sign(sv) % N
     if not sv.r_even:
         s, c = (N - s) % N, (N - c) % N
     r1, r2 = nonce_points
-    terms: list[MaybePoint] = [r1, point_mul(r2, sv.b), point_mul(p_point, c)]
-    rhs = point_sum([t for t in terms if t is not None])
-    return cbytes_ext(point_mul_g(s)) == cbytes_ext(rhs)
+    terms = [r1, point_mul(r2, sv.b), point_mul(p_point, c), point_mul_g(N - s)]
+    return point_sum([t for t in terms if t is not None]) is None
 
 
 def partial_sig_verify_internal(
-    psig: bytes, my_id: int, pubnonce: bytes, pubshare: bytes, session_ctx: SessionContext
+    psig: bytes, my_id: int, pubnonce: PubNonceLike, pubshare: bytes, session_ctx: SessionContext
 ) -> bool:
     """PartialSigVerifyInternal: whether `psig` is valid for this signer and session."""
     if not isinstance(session_ctx, SessionContext):
         raise InvalidInputError("session_ctx must be a SessionContext")
     psig_b = _require_bytes(psig, "psig")
+    if not _is_int(my_id):
+        raise InvalidInputError("my_id must be an integer")
     signers = session_ctx.signers
     if len(psig_b) != 32:
         return False
@@ -698,7 +826,7 @@ def partial_sig_verify_internal(
 
 def partial_sig_verify(
     psig: bytes,
-    pubnonces: Sequence[bytes],
+    pubnonces: Sequence[PubNonceLike],
     signers_ctx: SignersContext,
     tweaks: Sequence[bytes],
     is_xonly: Sequence[bool],
@@ -725,7 +853,7 @@ def partial_sig_verify(
 
 
 def find_invalid_partial_sig(
-    psigs: Sequence[bytes], pubnonces: Sequence[bytes], session_ctx: SessionContext
+    psigs: Sequence[bytes], pubnonces: Sequence[PubNonceLike], session_ctx: SessionContext
 ) -> None:
     """Raise InvalidContributionError naming the first signer whose psig is invalid.
 
@@ -733,6 +861,8 @@ def find_invalid_partial_sig(
     session's aggnonce must be the aggregate of `pubnonces` (the coordinator's own).
     Returns None when every partial signature is valid.
     """
+    if not isinstance(session_ctx, SessionContext):
+        raise InvalidInputError("session_ctx must be a SessionContext")
     signers = session_ctx.signers
     sigs = _sequence(psigs, "psigs")
     nonces = _sequence(pubnonces, "pubnonces")
@@ -769,7 +899,7 @@ def partial_sig_agg(psigs: Sequence[bytes], session_ctx: SessionContext) -> byte
 
 
 def verified_signature(
-    psigs: Sequence[bytes], pubnonces: Sequence[bytes], session_ctx: SessionContext
+    psigs: Sequence[bytes], pubnonces: Sequence[PubNonceLike], session_ctx: SessionContext
 ) -> bytes:
     """The aggregate signature, BIP-340-verified; on failure, blame the bad signer.
 
@@ -778,7 +908,9 @@ def verified_signature(
     """
     sig = partial_sig_agg(psigs, session_ctx)
     sv = session_ctx.values
-    if PublicKeyXOnly(sv.q_xonly).verify(sig, session_ctx.msg):
+    signers = session_ctx.signers
+    key = signers._xonly_key if sv.Q is signers._thresh_point else PublicKeyXOnly(sv.q_xonly)
+    if key.verify(sig, session_ctx.msg):
         return sig
     find_invalid_partial_sig(psigs, pubnonces, session_ctx)
     raise CryptoError("aggregate signature is invalid but every partial signature verifies")
