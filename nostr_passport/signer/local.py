@@ -157,6 +157,20 @@ def _pubshare(participant: int, vss_commitments: tuple[bytes, ...]) -> bytes:
     return dealer.pubshare_from_commitments(participant, vss_commitments)
 
 
+@lru_cache(maxsize=1024)
+def _signers_context(
+    n: int, threshold: int, ids: tuple[int, ...], vss: tuple[bytes, ...], group_pubkey: bytes
+) -> frost.SignersContext:
+    """ValidateSignersCtx once per identity and signer set: public data, safe to cache."""
+    pubshares = tuple(_pubshare(i, vss) for i in ids)
+    return frost.SignersContext(n, threshold, ids, pubshares, group_pubkey)
+
+
+@lru_cache(maxsize=4096)
+def _xonly_hex(group_pubkey: bytes) -> str:
+    return frost.group_pubkey_xonly(group_pubkey).hex()
+
+
 def _wipe(buffer: bytearray) -> None:
     buffer[:] = bytes(len(buffer))
 
@@ -502,19 +516,14 @@ class LocalSigner:
                 f"the public nonce for participant {record.participant} is not the one "
                 f"handed out as {request.nonce_id!r}"
             )
-        group_xonly = frost.group_pubkey_xonly(record.group_pubkey)
         event = request.event
-        if not isinstance(event, EventToSign) or event.pubkey != group_xonly.hex():
+        if not isinstance(event, EventToSign) or event.pubkey != _xonly_hex(record.group_pubkey):
             raise BadRequestError(f"the event's pubkey is not the key of {record.identity_id!r}")
         message = event_message(event)
         n = record.participants or max(max(ids) + 1, 2)
         with _crypto_errors("signing session"):
-            signers = frost.SignersContext(
-                n,
-                record.threshold,
-                ids,
-                tuple(_pubshare(i, record.vss_commitments) for i in ids),
-                record.group_pubkey,
+            signers = _signers_context(
+                n, record.threshold, ids, record.vss_commitments, record.group_pubkey
             )
             aggnonce = frost.nonce_agg(pubnonces, ids)
             session = frost.SessionContext(signers, aggnonce, (), (), message)
