@@ -557,6 +557,8 @@ def _aggregate_nonce_points(
 ) -> tuple[MaybePoint, MaybePoint]:
     """NonceAgg's two sums as points (None is infinity)."""
     nonces = _sequence(pubnonces, "pubnonces")
+    if not nonces:
+        raise InvalidInputError("NonceAgg needs at least one pubnonce.")
     blame: Sequence[int] = range(len(nonces)) if ids is None else _sequence(ids, "ids")
     if len(blame) != len(nonces):
         raise InvalidInputError("The pubnonces and ids arrays must have the same length.")
@@ -887,7 +889,9 @@ def partial_sig_agg(psigs: Sequence[bytes], session_ctx: SessionContext) -> byte
         raise InvalidInputError("The psigs and ids arrays must have the same length.")
     s = 0
     for my_id, psig in zip(ids, sigs, strict=True):
-        if not isinstance(psig, bytes | bytearray) or len(psig) != 32:
+        if not isinstance(psig, bytes | bytearray):
+            raise InvalidInputError("psigs must be bytes")
+        if len(psig) != 32:
             raise InvalidContributionError(my_id, "psig")
         s_i = int.from_bytes(psig, "big")
         if s_i >= N:
