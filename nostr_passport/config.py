@@ -113,6 +113,8 @@ class SigningSettings(_Section):
     # How long a failed signer is tried last (after the healthy ones).
     signer_backoff_seconds: float = Field(default=2.0, ge=0, le=600)
     record_sessions: bool = False
+    # Batch concurrent partial_sign calls to one signer into one call (see service/coalescing).
+    coalesce: bool = True
     # Ed25519 key the gateway signs its requests to HTTP signers with (file, 0600).
     coordinator_key_file: str = "coordinator.key"
 

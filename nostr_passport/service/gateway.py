@@ -18,6 +18,7 @@ from nostr_passport.signer.protocol import SignerClient
 from nostr_passport.store import Store
 
 from .audit import AuditLog
+from .coalescing import CoalescingSigner
 from .commitments import CommitmentCache
 from .coordinator import SigningCoordinator
 from .keys import KeyCache
@@ -37,8 +38,12 @@ def assemble(
 ) -> Passport:
     """A Passport over `store` and `clients`, tuned by `settings`."""
     signing = settings.signing
+    wrapped: dict[str, SignerClient] = {
+        sid: CoalescingSigner(client) if signing.coalesce else client
+        for sid, client in clients.items()
+    }
     pool = SignerPool(
-        clients,
+        wrapped,
         backoff_seconds=signing.signer_backoff_seconds,
         max_workers=max(16, 4 * len(clients)),
     )

@@ -200,3 +200,45 @@ def test_batch_limit_and_empty_batch_are_bad_requests(fast_harness: Harness) -> 
 
 
 _ = Passport
+
+
+def test_concurrent_requests_share_partial_sign_calls(fast_harness: Harness) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    h = fast_harness
+    identity = h.passport.identity(h.admin, create(h))
+    h.passport.sign_events(h.admin, identity.id, templates(1))  # warm the nonce caches
+    before = {sid: s.count("partial_sign") for sid, s in h.signers.items()}
+    for s in h.signers.values():
+        s.delay = 0.15  # calls overlap, so later ones queue behind the one in flight
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            results = list(
+                pool.map(
+                    lambda i: h.passport.sign_events(h.admin, identity.id, templates(1)), range(6)
+                )
+            )
+    finally:
+        for s in h.signers.values():
+            s.delay = 0
+    for events in results:
+        assert_valid(events, identity.pubkey)
+    calls = [s.count("partial_sign") - before[sid] for sid, s in h.signers.items()]
+    assert sum(calls) < 2 * 6  # without coalescing: exactly two calls per request
+
+
+def test_a_failed_batched_call_fails_every_caller_in_it(fast_harness: Harness) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nostr_passport.service.coalescing import CoalescingSigner
+
+    inner = fast_harness.signers["signer-1"]
+    inner.down = True
+    wrapper = CoalescingSigner(inner)
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(wrapper.partial_sign, ()) for _ in range(4)]
+    for future in futures:
+        with pytest.raises(ConnectionRefusedError):
+            future.result()
+    inner.down = False
+    assert 1 <= wrapper.batches <= 4
