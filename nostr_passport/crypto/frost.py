@@ -658,7 +658,7 @@ def _session_values(
     # TweakCtxInit from the group key the signers context has already parsed.
     tweak = _tweaked(TweakContext(signers._thresh_point, 1, 0), ctx.tweaks, ctx.is_xonly)
     q = tweak.Q
-    q_c = cbytes(q)
+    q_c = signers.thresh_pk if q is signers._thresh_point else cbytes(q)
     q_xonly = q_c[1:]
     aggnonce, msg = ctx.aggnonce, ctx.msg
     ser_ids = _serialize_ids(signers.ids)
