@@ -15,7 +15,7 @@ from typing import Any
 
 from nostr_passport.crypto import bip340
 from nostr_passport.errors import BadRequestError
-from nostr_passport.signer.message import event_message
+from nostr_passport.nostr.event import event_id as nip01_event_id
 from nostr_passport.signer.protocol import EventToSign
 
 TEMPLATE_KEYS = frozenset({"kind", "content", "tags", "created_at", "pubkey", "id", "sig"})
@@ -79,10 +79,10 @@ def prepare_event(
         content=content,
     )
     try:
-        # The same function the signers use: gateway and signers agree on the message.
-        event_id = event_message(event)
-    except BadRequestError as exc:
-        raise BadRequestError(f"{where}{exc}") from None
+        # Signers recompute this id from the same fields and sign only what they computed.
+        event_id = nip01_event_id(pubkey, created_at, kind, tags, content)
+    except UnicodeEncodeError:
+        raise BadRequestError(f"{where}content and tags must be valid Unicode text") from None
     given_id = template.get("id")
     if given_id is not None and given_id != event_id.hex():
         raise BadRequestError(f"{where}id does not match the event's NIP-01 id")

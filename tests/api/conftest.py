@@ -13,15 +13,11 @@ import httpx
 import pytest
 import uvicorn
 
-from ..service.nostr_shims import install
+from nostr_passport.api.app import create_app
+from nostr_passport.store import Store
 
-install()
-
-from nostr_passport.api.app import create_app  # noqa: E402
-from nostr_passport.store import Store  # noqa: E402
-
-from ..service.harness import Harness, build_harness, settings_for_tests  # noqa: E402
-from ..store.databases import BACKENDS, database_url  # noqa: E402
+from ..service.harness import Harness, build_harness, settings_for_tests
+from ..store.databases import BACKENDS, database_url
 
 BODY_LIMIT = 64 * 1024
 

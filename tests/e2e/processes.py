@@ -18,11 +18,10 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI_SHIM = Path(__file__).with_name("run_cli.py")
-
-
 def cli_command() -> list[str]:
-    return [sys.executable, str(CLI_SHIM)]
+    """The console script, as installed by `make install` (pip install -e .)."""
+    script = Path(sys.executable).with_name("nostr-passport")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "nostr_passport"]
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -5,17 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from .nostr_shims import install
+from nostr_passport.config import Settings
+from nostr_passport.service.access import Principal
+from nostr_passport.service.passport import Passport
+from nostr_passport.store import Store
 
-install()
-
-from nostr_passport.config import Settings  # noqa: E402
-from nostr_passport.service.access import Principal  # noqa: E402
-from nostr_passport.service.passport import Passport  # noqa: E402
-from nostr_passport.store import Store  # noqa: E402
-
-from ..store.databases import BACKENDS, database_url  # noqa: E402
-from .harness import Harness, build_harness  # noqa: E402
+from ..store.databases import BACKENDS, database_url
+from .harness import Harness, build_harness
 
 
 @pytest.fixture(params=BACKENDS)
