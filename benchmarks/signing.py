@@ -172,14 +172,19 @@ def summary(table: list[Row]) -> dict[str, float]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    seconds = float(args[0]) if args else 2.0
-    table = rows(seconds)
+def print_table(table: list[Row]) -> None:
+    """The rows with their ratio to the BIP-340 baseline."""
     baseline = dict(table)["bip340_sign_per_s"]
     print(f"{'benchmark':<28}{'per second':>14}{'vs bip340':>12}")
     for name, value in table:
         print(f"{name:<28}{value:>14.1f}{value / baseline:>12.3f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    seconds = float(args[0]) if args else 2.0
+    table = rows(seconds)
+    print_table(table)
     print(json.dumps(summary(table)))
 
 
