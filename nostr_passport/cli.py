@@ -161,7 +161,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(passport, max_body_bytes=config.settings.server.max_body_bytes)
     print(f"NostrPassport {__version__} listening on http://{host}:{port}", flush=True)
     print(
-        "  tokens: use the admin token printed by `init` "
+        "  tokens: use the admin token printed when the data directory was initialised "
         f"(lost it? `nostr-passport token create --data-dir {config.data_dir} --role admin`)",
         flush=True,
     )
