@@ -38,7 +38,7 @@ serve: install
 	$(VENV)/bin/nostr-passport serve
 
 bench: install
-	$(PY) benchmarks/run_all.py
+	$(PY) -m benchmarks.run_all
 
 lint: install
 	$(VENV)/bin/ruff check nostr_passport tests benchmarks

@@ -25,6 +25,11 @@ from collections.abc import Callable
 
 from coincurve import PrivateKey
 
+try:
+    from benchmarks.keygen_ecdh import bench_dealer_keygen, bench_threshold_ecdh
+except ImportError:  # run as a script: benchmarks/ is then on sys.path itself
+    from keygen_ecdh import bench_dealer_keygen, bench_threshold_ecdh  # type: ignore[no-redef]
+
 from nostr_passport.crypto import frost
 from nostr_passport.crypto.curve import N, bytes_from_int, cbytes, point_mul_g
 
@@ -159,6 +164,9 @@ def rows(seconds: float) -> list[Row]:
         ],
         seconds,
     )
+    # Key generation and threshold ECDH (benchmarks/keygen_ecdh.py), 2-of-3.
+    table.append(("dealer_keygen_2of3_per_s", bench_dealer_keygen(2, 3, seconds / 2)))
+    table.append(("threshold_ecdh_2of3_per_s", bench_threshold_ecdh(2, 3, seconds / 2)))
     return table
 
 
