@@ -122,7 +122,7 @@ def test_serve_initialises_an_empty_data_dir_and_prints_the_token(tmp_path: Path
     )
     try:
         assert process.stdout is not None
-        lines = []
+        lines: list[str] = []
         while not any("listening on" in line for line in lines):
             line = process.stdout.readline()
             assert line, process.stderr.read() if process.stderr else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from nostr_passport.errors import ConfigError
 SIM = {"kind": "simulator", "name": "sim"}
 
 
-def write(data_dir: Path, document: dict[str, object]) -> None:
+def write(data_dir: Path, document: Mapping[str, object]) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "nostr-passport.toml").write_text(render_toml(document))
 

@@ -52,7 +52,7 @@ def test_shapes_outside_the_limits_are_refused_and_change_nothing(
 
 def test_two_of_two_spreads_over_signers(fast_harness: Harness) -> None:
     p = fast_harness.passport
-    holders = []
+    holders: list[str] = []
     for _ in range(3):
         view = p.create_identity(fast_harness.admin, threshold=2, participants=2)
         holders.extend(s.signer_id for s in view.signers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +40,7 @@ def entry(i: int, actor: str = "tok_a") -> AuditEntry:
 
 
 def test_appends_are_numbered_from_zero_and_hash_their_canonical_record(store: Store) -> None:
-    records = [store.run_write(lambda c, i=i: append_audit(c, entry(i))) for i in range(5)]
+    records = [store.run_write(partial(append_audit, entry=entry(i))) for i in range(5)]
     assert [r.index for r in records] == list(range(5))
     with store.read() as conn:
         stored = audit_records(conn)
@@ -82,7 +83,7 @@ def test_concurrent_writers_on_two_gateways_form_one_gap_free_order(store_url: s
         def work(w: int) -> list[int]:
             s = gateways[w % 2]
             return [
-                s.run_write(lambda c, i=i: append_audit(c, entry(i, f"w{w}"))).index
+                s.run_write(partial(append_audit, entry=entry(i, f"w{w}"))).index
                 for i in range(per_worker)
             ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -50,7 +51,7 @@ def test_list_is_per_tenant_and_paginates(seeded: Store) -> None:
     mine = [identity_record("default") for _ in range(5)]
     theirs = identity_record("other")
     for r in [*mine, theirs]:
-        seeded.run_write(lambda c, r=r: insert_identity(c, r))
+        seeded.run_write(partial(insert_identity, record=r))
     with seeded.read() as conn:
         listed = list_identities(conn, "default")
         assert [r.id for r in listed] == sorted(r.id for r in mine)
