@@ -1,4 +1,4 @@
-"""Errors of the Nostr encodings. Messages never carry keys or plaintexts."""
+"""Errors of the Nostr encodings. Messages never carry keys, passwords or plaintexts."""
 
 from __future__ import annotations
 
@@ -28,6 +28,20 @@ class DecryptionError(NostrError):
 
 
 class InvalidPayloadError(NostrError):
-    """A NIP-46 message or URI is malformed."""
+    """A ciphertext payload, key argument, NIP-46 message or URI is malformed."""
 
     code = "invalid_payload"
+
+
+class InvalidRequestError(InvalidPayloadError):
+    """A NIP-46 request that is malformed after its id could be read.
+
+    `request_id` lets a remote signer answer the client with an error response for
+    that id instead of dropping the request silently.
+    """
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
