@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
 def cli_command() -> list[str]:
     """The console script, as installed by `make install` (pip install -e .)."""
     script = Path(sys.executable).with_name("nostr-passport")
