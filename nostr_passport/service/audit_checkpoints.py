@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from nostr_passport.crypto.merkle import root_hash
-from nostr_passport.errors import AuditIntegrityError, BadRequestError
+from nostr_passport.errors import AuditIntegrityError, BadRequestError, ConflictError
 from nostr_passport.hsm.provider import HsmProvider, verify_attestation_signature
 from nostr_passport.store import Store
 from nostr_passport.store import checkpoints as stored
@@ -71,9 +72,18 @@ def signature_problem(
         signature = bytes.fromhex(checkpoint.signature)
     except ValueError:
         return "public key or signature is not hex"
-    if not verify_attestation_signature(public_key, checkpoint_statement(checkpoint), signature):
+    if not signature_valid(public_key, checkpoint_statement(checkpoint), signature):
         return "signature does not verify"
     return None
+
+
+def signature_valid(public_key_der: bytes, message: bytes, signature: bytes) -> bool:
+    """hsm.verify_attestation_signature, also False for a key of an unknown algorithm
+    (which `cryptography` reports as UnsupportedAlgorithm, not ValueError)."""
+    try:
+        return verify_attestation_signature(public_key_der, message, signature)
+    except UnsupportedAlgorithm:
+        return False
 
 
 def _check_log_id(log_id: str) -> str:
@@ -141,6 +151,12 @@ def create_checkpoint(
     with store.read() as conn:
         latest = stored.latest_checkpoint(conn)
         leaves = _checked_leaves(conn, latest)
+    if latest is not None and latest.log_id != log_id:
+        # A log keeps one id for life: a changed setting would make every checkpoint
+        # from now on fail verification, so say so now, loudly.
+        raise ConflictError(
+            f"this audit log's checkpoints carry log id {latest.log_id!r}, not {log_id!r}"
+        )
     if latest is not None and latest.tree_size == len(leaves):
         return latest
     unsigned = Checkpoint(

@@ -48,8 +48,8 @@ HEADER_KEYS = frozenset({"format", "records", "checkpoints", "keys"})
 
 @dataclass(frozen=True)
 class ExportedLog:
-    """What a file says, read strictly; `problems` are faults of the file's structure
-    (header, line kinds, order, counts), in line order."""
+    """What a file says, read strictly; `problems` are faults of the file's structure:
+    the header's, then the lines' in file order, then mismatches with the header's counts."""
 
     records: tuple[AuditRecord | UnreadableRecord, ...]
     checkpoints: tuple[Checkpoint, ...]
@@ -162,10 +162,9 @@ def read_export(data: bytes) -> ExportedLog:
     """Parse an export strictly; never raises for bad content (it becomes a problem)."""
     reader = _Reader()
     lines = data.split(b"\n")
-    if lines[-1] == b"":
+    complete = lines[-1] == b""
+    if complete:
         lines.pop()
-    else:
-        reader.problem(len(lines), "the file does not end with a newline (truncated?)")
     header: dict[str, Any] | None = None
     if not lines:
         reader.problem(1, "the file is empty")
@@ -176,6 +175,9 @@ def read_export(data: bytes) -> ExportedLog:
             reader.problem(1, str(exc))
     for line_no, line in enumerate(lines[1:], start=2):
         reader.line(line, line_no)
+    if not complete:
+        reader.problem(len(lines), "the file does not end with a newline (truncated?)")
+    # Count and key mismatches last: they are usually consequences of a fault found above.
     if header is not None:
         if header["records"] != len(reader.records):
             reader.problem(
@@ -189,5 +191,4 @@ def read_export(data: bytes) -> ExportedLog:
             )
         if header["keys"] != sorted({c.public_key for c in reader.checkpoints}):
             reader.problem(1, "header keys are not exactly the checkpoints' keys")
-    reader.problems.sort(key=lambda p: p.position)
     return ExportedLog(tuple(reader.records), tuple(reader.checkpoints), tuple(reader.problems))
