@@ -162,3 +162,24 @@ class MalformedAuditDataError(BadRequestError):
     """An audit export, proof, checkpoint or attestation bundle that does not parse."""
 
     code = "malformed_audit_data"
+
+
+# ---------------------------------------------------------------- key lifecycle
+
+
+class LifecycleError(PassportError):
+    """A key-lifecycle operation (refresh, backup, restore, import, migration) failed."""
+
+    code = "lifecycle_failed"
+
+
+class RefreshAbortedError(LifecycleError, UnavailableError):
+    """A share refresh did not complete; the identity stays on its current epoch."""
+
+    code = "refresh_aborted"
+
+
+class BackupTargetError(LifecycleError, BadRequestError):
+    """A backup target that may not receive shares (e.g. a software provider)."""
+
+    code = "backup_target_refused"

@@ -34,6 +34,7 @@ from nostr_passport.errors import (
     ProductionModeError,
 )
 from nostr_passport.hsm.provider import HsmProvider, WrappedBlob
+from nostr_passport.signer import refresh as refresh_math
 from nostr_passport.signer.aad import share_aad, signer_key_aad, transport_aad
 from nostr_passport.signer.attestation import signed_attestation, statement_for
 from nostr_passport.signer.errors import (
@@ -56,6 +57,7 @@ from nostr_passport.signer.protocol import (
     HeldShare,
     NonceCommitment,
     PartialSignature,
+    RefreshDeal,
     ShareSlot,
     SignerInfo,
     SignRequest,
@@ -488,6 +490,165 @@ class LocalSigner:
         finally:
             _wipe(plaintext)
         return self._attestation(self._store.share(record.identity_id, record.epoch))
+
+    # ------------------------------------------------------------------ share refresh
+
+    def _refresh_slots(
+        self, record: ShareRecord, slots: tuple[ShareSlot, ...]
+    ) -> tuple[ShareSlot, ...]:
+        n = len(slots)
+        if not max(2, record.threshold) <= n <= MAX_PARTICIPANTS:
+            raise BadRequestError("a refresh needs one slot per participant")
+        if record.participants and n != record.participants:
+            raise BadRequestError(f"this identity has {record.participants} participants, not {n}")
+        ordered = tuple(sorted(slots, key=lambda s: s.participant))
+        if [s.participant for s in ordered] != list(range(n)):
+            raise BadRequestError("refresh slots must be participants 0..n-1, one each")
+        mine = ordered[record.participant]
+        if (
+            mine.signer_id != self._signer_id
+            or mine.transport_public_key != self._provider.transport_public_key()
+        ):
+            raise BadRequestError("the refresh slot of our participant names another signer")
+        return ordered
+
+    def refresh_deal(
+        self,
+        identity_id: str,
+        from_epoch: int,
+        to_epoch: int,
+        slots: tuple[ShareSlot, ...],
+    ) -> RefreshDeal:
+        """Our zero-constant resharing contribution for `identity_id` (see signer/refresh.py).
+
+        Stateless: the polynomial is drawn from the provider RNG, evaluated, sealed to
+        every participant (us included) and wiped; nothing is stored until
+        `refresh_receive`, so a crash here leaves nothing behind.
+        """
+        _check_identity_id(identity_id)
+        record = self._record(identity_id, _check_epoch(from_epoch))
+        if _check_epoch(to_epoch) <= from_epoch:
+            raise BadRequestError("a refresh must move to a later epoch")
+        ordered = self._refresh_slots(record, slots)
+        rand = _ProviderRandomness(self._provider, SHARE_LEN * (record.threshold + 1))
+        try:
+            with _crypto_errors("refresh dealing"):
+                polynomial = refresh_math.zero_polynomial(record.threshold, rand)
+        finally:
+            rand.wipe()
+        sealed: list[WrappedShare] = []
+        try:
+            commitments = polynomial.commitments()
+            for slot in ordered:
+                sub = bytearray(curve.bytes_from_int(polynomial.share_for(slot.participant)))
+                try:
+                    blob = self._provider.wrap_for(
+                        slot.transport_public_key,
+                        bytes(sub),
+                        refresh_math.refresh_aad(
+                            identity_id, record.participant, slot.participant, to_epoch
+                        ),
+                    )
+                finally:
+                    _wipe(sub)
+                sealed.append(WrappedShare(slot.participant, slot.signer_id, blob))
+        finally:
+            polynomial.wipe()
+        return RefreshDeal(
+            identity_id=identity_id,
+            dealer=record.participant,
+            from_epoch=from_epoch,
+            to_epoch=to_epoch,
+            commitments=commitments,
+            sealed=tuple(sealed),
+        )
+
+    def refresh_receive(
+        self,
+        identity_id: str,
+        from_epoch: int,
+        to_epoch: int,
+        deals: tuple[RefreshDeal, ...],
+        participants: int,
+    ) -> Attestation:
+        """Store old share + Σ sub-shares at `to_epoch` (the old epoch stays until deleted).
+
+        Every dealer's commitments must have a zero constant and our sub-share must match
+        them; the new share is checked against the summed commitments before it is kept.
+        """
+        _check_identity_id(identity_id)
+        record = self._record(identity_id, _check_epoch(from_epoch))
+        if _check_epoch(to_epoch) <= from_epoch:
+            raise BadRequestError("a refresh must move to a later epoch")
+        if not _is_int(participants) or not (
+            max(2, record.threshold, record.participant + 1) <= participants <= MAX_PARTICIPANTS
+        ):
+            raise BadRequestError("participants must be n, with t <= n")
+        if record.participants and participants != record.participants:
+            raise BadRequestError(f"this identity has {record.participants} participants")
+        deals = tuple(deals)
+        if not 1 <= len(deals) <= participants:
+            raise BadRequestError(f"a refresh takes 1..{participants} dealings")
+        if len({d.dealer for d in deals}) != len(deals):
+            raise BadRequestError("one dealing per dealer")
+        if to_epoch in self._store.epochs(identity_id):
+            raise ShareExistsError(f"this signer already holds {identity_id!r} at epoch {to_epoch}")
+        for deal in deals:
+            if not isinstance(deal, RefreshDeal) or (
+                deal.identity_id,
+                deal.from_epoch,
+                deal.to_epoch,
+            ) != (identity_id, from_epoch, to_epoch):
+                raise BadRequestError("a dealing belongs to another identity or refresh")
+            if not _is_int(deal.dealer) or not 0 <= deal.dealer < participants:
+                raise BadRequestError("refresh dealer out of range")
+            refresh_math.check_zero_commitments(deal.commitments, record.threshold, deal.dealer)
+        new_commitments = refresh_math.summed_commitments(
+            record.vss_commitments, [d.commitments for d in deals]
+        )
+        total = bytearray(SHARE_LEN)
+        try:
+            with self._share(record) as old:
+                acc = int.from_bytes(old, "big")
+            for deal in deals:
+                mine = [w for w in deal.sealed if w.participant == record.participant]
+                if len(mine) != 1:
+                    raise InvalidShareError(f"refresh dealer {deal.dealer} sent us no sub-share")
+                sub = bytearray(
+                    self._provider.unwrap_transported(
+                        _check_bytes(mine[0].blob, "blob"),
+                        refresh_math.refresh_aad(
+                            identity_id, deal.dealer, record.participant, to_epoch
+                        ),
+                    )
+                )
+                try:
+                    if len(sub) != SHARE_LEN:
+                        raise InvalidShareError("a refresh sub-share is not 32 bytes")
+                    value = int.from_bytes(sub, "big")
+                    refresh_math.check_sub_share(
+                        record.participant, value, deal.commitments, deal.dealer
+                    )
+                    acc = (acc + value) % curve.N
+                finally:
+                    _wipe(sub)
+            total[:] = curve.bytes_from_int(acc)
+            refresh_math.check_refreshed_share(
+                record.participant, int.from_bytes(total, "big"), new_commitments
+            )
+            self._store_share(
+                identity_id,
+                record.participant,
+                to_epoch,
+                record.threshold,
+                participants,
+                record.group_pubkey,
+                new_commitments,
+                total,
+            )
+        finally:
+            _wipe(total)
+        return self._attestation(self._store.share(identity_id, to_epoch))
 
     # ------------------------------------------------------------------ signing
 

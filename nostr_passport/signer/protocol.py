@@ -148,6 +148,23 @@ class HeldShare:
     vss_commitments: tuple[bytes, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class RefreshDeal:
+    """One participant's zero-constant resharing contribution (share refresh).
+
+    `commitments` are Feldman commitments to a polynomial with constant 0 (the first is
+    33 zero bytes); `sealed` holds one sub-share per participant, the dealer's own
+    included, each sealed to that participant's transport key.
+    """
+
+    identity_id: str
+    dealer: int  # participant id of the dealing signer
+    from_epoch: int
+    to_epoch: int
+    commitments: tuple[bytes, ...]
+    sealed: tuple[WrappedShare, ...]
+
+
 class SignerClient(Protocol):
     """The gateway's view of one signer. Implemented in-process and over HTTP."""
 
@@ -195,4 +212,27 @@ class SignerClient(Protocol):
         """The share wrapped to another HSM's transport key (backup/migration)."""
         ...
 
-    def delete_share(self, identity_id: str) -> None: ...
+    def delete_share(self, identity_id: str, epoch: int | None = None) -> None:
+        """Delete every epoch's share, or only `epoch`'s."""
+        ...
+
+
+class LifecycleSigner(SignerClient, Protocol):
+    """The key-lifecycle operations (docs/lifecycle.md), beside the signing protocol."""
+
+    def refresh_deal(
+        self, identity_id: str, from_epoch: int, to_epoch: int, slots: tuple[ShareSlot, ...]
+    ) -> RefreshDeal:
+        """Our zero-constant resharing contribution, sealed per participant; stores nothing."""
+        ...
+
+    def refresh_receive(
+        self,
+        identity_id: str,
+        from_epoch: int,
+        to_epoch: int,
+        deals: tuple[RefreshDeal, ...],
+        participants: int,
+    ) -> Attestation:
+        """Keep old share + Σ verified sub-shares at `to_epoch`; the old epoch stays."""
+        ...

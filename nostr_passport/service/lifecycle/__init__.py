@@ -1,0 +1,1 @@
+"""Key lifecycle: share refresh, KEK rotation, backup/restore, import, migration, DKG."""
