@@ -28,6 +28,7 @@ from nostr_passport.signer.http_auth import (
     signed_request_headers,
     verify_response,
 )
+from nostr_passport.signer.lifecycle_wire import RefreshDealArgs, RefreshReceiveArgs
 from nostr_passport.signer.protocol import (
     Attestation,
     DealtIdentity,
@@ -36,6 +37,7 @@ from nostr_passport.signer.protocol import (
     HeldShare,
     NonceCommitment,
     PartialSignature,
+    RefreshDeal,
     ShareSlot,
     SignerInfo,
     SignRequest,
@@ -230,3 +232,22 @@ class HttpSignerClient:
 
     def delete_share(self, identity_id: str, epoch: int | None = None) -> None:
         self._call("delete_share", DeleteShareArgs(identity_id, epoch), _Empty)
+
+    # ------------------------------------------------------------------ LifecycleSigner
+
+    def refresh_deal(
+        self, identity_id: str, from_epoch: int, to_epoch: int, slots: tuple[ShareSlot, ...]
+    ) -> RefreshDeal:
+        args = RefreshDealArgs(identity_id, from_epoch, to_epoch, tuple(slots))
+        return self._call("refresh_deal", args, RefreshDeal)
+
+    def refresh_receive(
+        self,
+        identity_id: str,
+        from_epoch: int,
+        to_epoch: int,
+        deals: tuple[RefreshDeal, ...],
+        participants: int,
+    ) -> Attestation:
+        args = RefreshReceiveArgs(identity_id, from_epoch, to_epoch, tuple(deals), participants)
+        return self._call("refresh_receive", args, Attestation)

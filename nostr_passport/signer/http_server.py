@@ -37,6 +37,7 @@ from nostr_passport.signer.http_auth import (
     public_key_bytes,
     response_signature,
 )
+from nostr_passport.signer.lifecycle_wire import RefreshDealArgs, RefreshReceiveArgs
 from nostr_passport.signer.local import LocalSigner
 from nostr_passport.signer.wire import (
     CommitmentsArgs,
@@ -102,6 +103,16 @@ OPERATIONS: dict[str, _Operation] = {
         lambda s, a: {"blob": s.export_share(a.identity_id, a.recipient_transport_key)},
     ),
     "delete_share": _Operation(DeleteShareArgs, _delete),
+    "refresh_deal": _Operation(
+        RefreshDealArgs,
+        lambda s, a: s.refresh_deal(a.identity_id, a.from_epoch, a.to_epoch, a.slots),
+    ),
+    "refresh_receive": _Operation(
+        RefreshReceiveArgs,
+        lambda s, a: s.refresh_receive(
+            a.identity_id, a.from_epoch, a.to_epoch, a.deals, a.participants
+        ),
+    ),
 }
 
 

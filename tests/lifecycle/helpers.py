@@ -6,14 +6,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from nostr_passport.crypto import bip340, curve
 from nostr_passport.hsm.provider import WrappedBlob
+from nostr_passport.service.gateway import assemble
 from nostr_passport.service.lifecycle.context import LifecycleContext
 from nostr_passport.signer.aad import share_aad
 from nostr_passport.signer.local import LocalSigner
+from nostr_passport.store import Store
 
-from ..service.harness import Harness
+from ..service.faults import FaultySigner
+from ..service.harness import Harness, settings_for_tests
 
 
 def local(h: Harness, signer_id: str) -> LocalSigner:
@@ -99,3 +103,13 @@ def signing_load(
         stop.set()
         for w in workers:
             w.join(timeout=30)
+
+
+def harness_over(store: Store, clients: dict[str, Any]) -> Harness:
+    """A Harness (real Passport) over any signer clients, local or HTTP."""
+    signers = {sid: FaultySigner(c) for sid, c in clients.items()}
+    passport = assemble(store, signers, settings_for_tests())
+    passport.register_signers()
+    h = Harness(store, passport, signers, admin=None, admin_token="")  # type: ignore[arg-type]
+    h.admin_token, h.admin = h.token("admin")
+    return h

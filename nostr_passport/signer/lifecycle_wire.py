@@ -1,0 +1,24 @@
+"""HTTP argument types of the key-lifecycle operations (signer/wire.py encodes them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nostr_passport.signer.protocol import RefreshDeal, ShareSlot
+
+
+@dataclass(frozen=True)
+class RefreshDealArgs:
+    identity_id: str
+    from_epoch: int
+    to_epoch: int
+    slots: tuple[ShareSlot, ...]
+
+
+@dataclass(frozen=True)
+class RefreshReceiveArgs:
+    identity_id: str
+    from_epoch: int
+    to_epoch: int
+    deals: tuple[RefreshDeal, ...]
+    participants: int
