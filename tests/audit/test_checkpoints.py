@@ -4,12 +4,12 @@ tampered log, one checkpoint per size under concurrency, openssl-verifiable sign
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from nostr_passport.errors import AuditIntegrityError, BadRequestError, ConflictError
 from nostr_passport.hsm.provider import HsmProvider
@@ -21,12 +21,15 @@ from nostr_passport.service.audit_checkpoints import (
     list_checkpoints,
     signature_problem,
 )
+from nostr_passport.service.audit_commands import checkpoint_command
 from nostr_passport.service.audit_verify import verify_log
 from nostr_passport.store import Store
 from nostr_passport.store.checkpoints import Checkpoint, count_checkpoints
 
 from .conftest import SofthsmFactory
 from .logs import LOG_ID, FakeClock, build_log, sql
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_the_statement_is_canonical_json_of_five_fields() -> None:
@@ -130,29 +133,38 @@ def test_concurrent_checkpoints_of_one_size_store_one(
     assert stored is not None and stored in results
 
 
-def test_openssl_verifies_a_checkpoint(
+DOCUMENTED_RECIPE = """
+jq -j .statement checkpoint.json > statement.json
+jq -r .checkpoint.signature checkpoint.json | xxd -r -p > sig.der
+jq -r .checkpoint.public_key checkpoint.json | xxd -r -p \\
+  | openssl pkey -pubin -inform DER -out audit-key.pem
+openssl dgst -sha256 -verify audit-key.pem -signature sig.der statement.json
+"""
+
+
+def test_openssl_verifies_a_checkpoint_with_the_documented_commands(
     sqlite_store: Store, audit_provider: HsmProvider, tmp_path: Path
 ) -> None:
-    """The commands of docs/audit.md ("Verifying a checkpoint by hand")."""
-    checkpoint = build_log(sqlite_store, audit_provider, size=3, checkpoint_sizes=(3,))[0]
-    (tmp_path / "statement.json").write_bytes(checkpoint_statement(checkpoint))
-    (tmp_path / "sig.der").write_bytes(bytes.fromhex(checkpoint.signature))
-    key = serialization.load_der_public_key(bytes.fromhex(checkpoint.public_key))
-    (tmp_path / "audit-key.pem").write_bytes(
-        key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    """The recipe of docs/audit.md ("Verifying a checkpoint by hand"), verbatim."""
+    assert DOCUMENTED_RECIPE.strip() in (DOCS / "audit.md").read_text()
+    build_log(sqlite_store, audit_provider, size=3, checkpoint_sizes=(3,))
+    view = checkpoint_command(sqlite_store, audit_provider, log_id=LOG_ID)
+    (tmp_path / "checkpoint.json").write_text(json.dumps(view, indent=2, ensure_ascii=False))
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", DOCUMENTED_RECIPE],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-    )
-    args = ["openssl", "dgst", "-sha256", "-verify", "audit-key.pem", "-signature", "sig.der"]
-    good = subprocess.run(
-        [*args, "statement.json"], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
-    assert good.returncode == 0 and "Verified OK" in good.stdout
-    (tmp_path / "statement.json").write_bytes(checkpoint_statement(checkpoint) + b" ")
-    bad = subprocess.run(
-        [*args, "statement.json"], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
-    assert bad.returncode != 0
+
+    good = run()
+    assert good.returncode == 0 and good.stdout.strip() == "Verified OK", good.stderr
+    view["statement"] = view["statement"].replace('"tree_size":3', '"tree_size":4')
+    (tmp_path / "checkpoint.json").write_text(json.dumps(view))
+    assert run().returncode != 0
 
 
 def test_an_old_record_changed_in_place_is_not_laundered(
