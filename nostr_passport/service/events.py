@@ -15,6 +15,7 @@ from typing import Any
 
 from nostr_passport.crypto import bip340
 from nostr_passport.errors import BadRequestError
+from nostr_passport.nostr.errors import NostrError
 from nostr_passport.nostr.event import event_id as nip01_event_id
 from nostr_passport.signer.protocol import EventToSign
 
@@ -81,8 +82,9 @@ def prepare_event(
     try:
         # Signers recompute this id from the same fields and sign only what they computed.
         event_id = nip01_event_id(pubkey, created_at, kind, tags, content)
-    except UnicodeEncodeError:
-        raise BadRequestError(f"{where}content and tags must be valid Unicode text") from None
+    except (NostrError, UnicodeEncodeError) as exc:
+        reason = str(exc) if isinstance(exc, NostrError) else "text is not valid Unicode"
+        raise BadRequestError(f"{where}{reason}") from None
     given_id = template.get("id")
     if given_id is not None and given_id != event_id.hex():
         raise BadRequestError(f"{where}id does not match the event's NIP-01 id")
