@@ -118,56 +118,71 @@ def _leaves_under(conn: Connection, checkpoint: Checkpoint) -> list[bytes]:
     return leaves
 
 
-def _checkpoint_for(conn: Connection, index: int, tree_size: int | None) -> Checkpoint:
-    if tree_size is None:
+CheckpointRef = Checkpoint | int | None
+
+
+def _stored_checkpoint(conn: Connection, tree_size: int) -> Checkpoint:
+    checkpoint = stored.checkpoint_at(conn, tree_size)
+    if checkpoint is None:
+        raise NotFoundError(f"no checkpoint of tree size {tree_size}")
+    return checkpoint
+
+
+def _checkpoint_for(conn: Connection, index: int, ref: CheckpointRef) -> Checkpoint:
+    """The checkpoint a proof leads to: given (e.g. one an auditor kept), stored at a
+    size, or the latest; it must cover record `index`."""
+    if ref is None:
         checkpoint = stored.latest_checkpoint(conn)
         if checkpoint is None or checkpoint.tree_size <= index:
             raise NotFoundError(
                 f"no signed checkpoint covers audit record {index} yet: create one first"
             )
         return checkpoint
-    checkpoint = stored.checkpoint_at(conn, tree_size)
-    if checkpoint is None:
-        raise NotFoundError(f"no checkpoint of tree size {tree_size}")
+    checkpoint = ref if isinstance(ref, Checkpoint) else _stored_checkpoint(conn, ref)
     if checkpoint.tree_size <= index:
-        raise BadRequestError(f"the checkpoint of size {tree_size} does not cover record {index}")
+        raise BadRequestError(
+            f"the checkpoint of size {checkpoint.tree_size} does not cover record {index}"
+        )
     return checkpoint
 
 
 def inclusion_proof_for(
-    store: Store, record_index: int, tree_size: int | None = None
+    store: Store, record_index: int, checkpoint: CheckpointRef = None
 ) -> InclusionProof:
-    """Record `record_index` with its audit path to the checkpoint of `tree_size`
-    (default: the latest checkpoint)."""
+    """Record `record_index` with its audit path to `checkpoint`: a Checkpoint (stored or
+    kept elsewhere: its root must match the log), a stored checkpoint's tree size, or
+    None for the latest checkpoint."""
     if isinstance(record_index, bool) or not isinstance(record_index, int) or record_index < 0:
         raise BadRequestError("record index must be a non-negative integer")
     with store.read() as conn:
-        checkpoint = _checkpoint_for(conn, record_index, tree_size)
-        leaves = _leaves_under(conn, checkpoint)
+        target = _checkpoint_for(conn, record_index, checkpoint)
+        leaves = _leaves_under(conn, target)
         found = next(stored_records(conn, record_index, record_index + 1), None)
     if found is None or isinstance(found, UnreadableRecord):
         raise AuditIntegrityError(f"audit record {record_index} is missing or unreadable")
     if record_leaf_hash(found.index, found.entry()) != leaves[record_index]:
         raise AuditIntegrityError(f"audit record {record_index} does not match its leaf hash")
     path = merkle.inclusion_proof(record_index, leaves)
-    return InclusionProof(found, tuple(h.hex() for h in path), checkpoint)
+    return InclusionProof(found, tuple(h.hex() for h in path), target)
 
 
-def consistency_proof_between(store: Store, old_size: int, new_size: int) -> ConsistencyProof:
-    """Proof that the checkpoint of `old_size` is a prefix of the one of `new_size`."""
-    if old_size > new_size:
-        raise BadRequestError("the old checkpoint must not be larger than the new one")
+def consistency_proof_between(
+    store: Store, old: Checkpoint | int, new: Checkpoint | int
+) -> ConsistencyProof:
+    """Proof that checkpoint `old` is a prefix of checkpoint `new` (each a Checkpoint,
+    stored or kept elsewhere, or a stored checkpoint's tree size)."""
     with store.read() as conn:
-        old = stored.checkpoint_at(conn, old_size)
-        new = stored.checkpoint_at(conn, new_size)
-        if old is None or new is None:
-            missing = old_size if old is None else new_size
-            raise NotFoundError(f"no checkpoint of tree size {missing}")
-        leaves = _leaves_under(conn, new)
-    if merkle.root_hash(leaves[:old_size]).hex() != old.root_hash:
-        raise AuditIntegrityError(f"the checkpoint of size {old_size} is not a prefix of the log")
-    path = merkle.consistency_proof(old_size, leaves)
-    return ConsistencyProof(old, new, tuple(h.hex() for h in path))
+        first = old if isinstance(old, Checkpoint) else _stored_checkpoint(conn, old)
+        second = new if isinstance(new, Checkpoint) else _stored_checkpoint(conn, new)
+        if first.tree_size > second.tree_size:
+            raise BadRequestError("the old checkpoint must not be larger than the new one")
+        leaves = _leaves_under(conn, second)
+    if merkle.root_hash(leaves[: first.tree_size]).hex() != first.root_hash:
+        raise AuditIntegrityError(
+            f"the checkpoint of size {first.tree_size} is not a prefix of the log"
+        )
+    path = merkle.consistency_proof(first.tree_size, leaves)
+    return ConsistencyProof(first, second, tuple(h.hex() for h in path))
 
 
 # ---------------------------------------------------------------- verifying (pure)

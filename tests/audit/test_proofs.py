@@ -171,3 +171,23 @@ def test_uppercase_hex_is_refused(store: Store, audit_provider: HsmProvider) -> 
     data["checkpoint"]["signature"] = data["checkpoint"]["signature"].upper()
     with pytest.raises(MalformedAuditDataError, match="lowercase"):
         InclusionProof.from_json(data)
+
+
+def test_proofs_against_a_checkpoint_kept_elsewhere(
+    store: Store, audit_provider: HsmProvider
+) -> None:
+    """An auditor's own copy of a checkpoint still gets proofs once the row is gone,
+    and a checkpoint the log does not match gets none."""
+    kept = build_log(store, audit_provider)
+    sql(store, "DELETE FROM audit_checkpoints WHERE tree_size IN (10, 25)")
+    proof = inclusion_proof_for(store, 4, kept[0])
+    assert proof.checkpoint == kept[0] and verify_inclusion_proof(proof).ok
+    assert verify_consistency_proof(consistency_proof_between(store, kept[0], 40)).ok
+    assert verify_consistency_proof(consistency_proof_between(store, kept[1], kept[2])).ok
+    with pytest.raises(NotFoundError):
+        consistency_proof_between(store, 10, 40)
+    foreign = replace(kept[1], root_hash="22" * 32)
+    with pytest.raises(AuditIntegrityError):
+        inclusion_proof_for(store, 4, foreign)
+    with pytest.raises(AuditIntegrityError):
+        consistency_proof_between(store, foreign, 40)
