@@ -35,6 +35,7 @@ from nostr_passport.signer.protocol import (
     EcdhRequest,
     EcdhShareReply,
     HeldShare,
+    KekRotation,
     NonceCommitment,
     PartialSignature,
     RefreshDeal,
@@ -251,3 +252,6 @@ class HttpSignerClient:
     ) -> Attestation:
         args = RefreshReceiveArgs(identity_id, from_epoch, to_epoch, tuple(deals), participants)
         return self._call("refresh_receive", args, Attestation)
+
+    def rotate_kek(self) -> KekRotation:
+        return self._call("rotate_kek", NoArgs(), KekRotation)

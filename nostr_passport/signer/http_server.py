@@ -103,6 +103,7 @@ OPERATIONS: dict[str, _Operation] = {
         lambda s, a: {"blob": s.export_share(a.identity_id, a.recipient_transport_key)},
     ),
     "delete_share": _Operation(DeleteShareArgs, _delete),
+    "rotate_kek": _Operation(NoArgs, lambda s, a: s.rotate_kek()),
     "refresh_deal": _Operation(
         RefreshDealArgs,
         lambda s, a: s.refresh_deal(a.identity_id, a.from_epoch, a.to_epoch, a.slots),

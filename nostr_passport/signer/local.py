@@ -35,7 +35,7 @@ from nostr_passport.errors import (
 )
 from nostr_passport.hsm.provider import HsmProvider, WrappedBlob
 from nostr_passport.signer import refresh as refresh_math
-from nostr_passport.signer.aad import share_aad, signer_key_aad, transport_aad
+from nostr_passport.signer.aad import nonce_seed_aad, share_aad, signer_key_aad, transport_aad
 from nostr_passport.signer.attestation import signed_attestation, statement_for
 from nostr_passport.signer.errors import (
     EpochMismatchError,
@@ -46,6 +46,7 @@ from nostr_passport.signer.errors import (
     ShareNotFoundError,
     UnknownNonceError,
 )
+from nostr_passport.signer.kek_guard import KekGuard, uses_kek
 from nostr_passport.signer.message import event_message
 from nostr_passport.signer.nonce_pool import NoncePool, secret_nonce_for, wipe_seeds
 from nostr_passport.signer.protocol import (
@@ -55,6 +56,7 @@ from nostr_passport.signer.protocol import (
     EcdhShareReply,
     EventToSign,
     HeldShare,
+    KekRotation,
     NonceCommitment,
     PartialSignature,
     RefreshDeal,
@@ -245,6 +247,8 @@ class LocalSigner:
         self._pool = NoncePool(signer_id, provider, self._store, nonce_batch_size)
         self._info: SignerInfo | None = None
         self._info_lock = threading.Lock()
+        self._kek_guard = KekGuard()
+        self._rotation_lock = threading.Lock()
 
     # ------------------------------------------------------------------ identity
 
@@ -363,6 +367,7 @@ class LocalSigner:
 
     # ------------------------------------------------------------------ keygen
 
+    @uses_kek
     def deal_identity(
         self, identity_id: str, threshold: int, slots: tuple[ShareSlot, ...], epoch: int = 0
     ) -> DealtIdentity:
@@ -432,6 +437,7 @@ class LocalSigner:
             dealer_attestation=self._attestation(record),
         )
 
+    @uses_kek
     def receive_share(
         self,
         identity_id: str,
@@ -563,6 +569,7 @@ class LocalSigner:
             sealed=tuple(sealed),
         )
 
+    @uses_kek
     def refresh_receive(
         self,
         identity_id: str,
@@ -652,6 +659,7 @@ class LocalSigner:
 
     # ------------------------------------------------------------------ signing
 
+    @uses_kek
     def commitments(self, count: int) -> tuple[NonceCommitment, ...]:
         return self._pool.commitments(count)
 
@@ -690,6 +698,7 @@ class LocalSigner:
             session = frost.SessionContext(signers, aggnonce, (), (), message)
         return _SignPlan(request, record, row, message, session)
 
+    @uses_kek
     def partial_sign(self, requests: tuple[SignRequest, ...]) -> tuple[PartialSignature, ...]:
         """One partial signature per request, each with its own nonce.
 
@@ -736,6 +745,7 @@ class LocalSigner:
 
     # ------------------------------------------------------------------ ECDH
 
+    @uses_kek
     def ecdh_share(self, request: EcdhRequest) -> EcdhShareReply:
         """λ_i·s_i·P with a DLEQ proof; the proof's randomness comes from the provider."""
         if not isinstance(request, EcdhRequest):
@@ -770,6 +780,7 @@ class LocalSigner:
             vss_commitments=record.vss_commitments,
         )
 
+    @uses_kek
     def export_share(self, identity_id: str, recipient_transport_key: bytes) -> bytes:
         """Our newest share sealed to another HSM's transport key (receive_share opens it)."""
         record = self._record(_check_identity_id(identity_id))
@@ -790,26 +801,59 @@ class LocalSigner:
             where = "" if epoch is None else f" at epoch {epoch}"
             raise ShareNotFoundError(f"this signer holds no share of {identity_id!r}{where}")
 
-    def rewrap_all(self) -> int:
+    def rewrap_all(self, *, stale_only: bool = False) -> int:
         """Rewrap every share, nonce seed and signer key under the provider's current KEK.
 
-        One transaction: if the provider fails half way, nothing changed. Returns the
-        number of wrapped values rewrapped.
+        One transaction: if the provider fails half way, nothing changed. With
+        `stale_only`, blobs already under the current KEK are left as they are. Returns
+        the number of wrapped values rewrapped.
         """
+        current = self._provider.current_kek_id()
+        count = 0
+
+        def rewrapped(blob_bytes: bytes, aad: bytes) -> bytes:
+            nonlocal count
+            blob = WrappedBlob.from_bytes(blob_bytes)
+            if stale_only and blob.kek_id == current:
+                return blob_bytes
+            count += 1
+            return self._provider.rewrap(blob, aad).to_bytes()
 
         def share(record: ShareRecord) -> bytes:
             aad = share_aad(record.identity_id, record.participant, record.epoch)
-            blob = WrappedBlob.from_bytes(record.wrapped_share)
-            return self._provider.rewrap(blob, aad).to_bytes()
+            return rewrapped(record.wrapped_share, aad)
+
+        def seed(batch_id: str, wrapped: bytes) -> bytes:
+            return rewrapped(wrapped, nonce_seed_aad(self._signer_id, batch_id))
 
         def key(name: str, wrapped: bytes) -> bytes:
-            aad = signer_key_aad(self._signer_id, name)
-            return self._provider.rewrap(WrappedBlob.from_bytes(wrapped), aad).to_bytes()
+            return rewrapped(wrapped, signer_key_aad(self._signer_id, name))
 
-        return self._store.rewrap_all(share, self._pool.rewrap_seed, key)
+        self._store.rewrap_all(share, seed, key)
+        return count
+
+    def rotate_kek(self) -> KekRotation:
+        """New KEK, everything rewrapped under it, every older KEK destroyed.
+
+        Signing continues throughout: the bulk rewrap runs beside it; only the last
+        step (rewrap what operations in flight wrapped under the old KEK meanwhile,
+        then destroy it) waits for those operations and holds new ones back briefly.
+        Interrupted, it leaves the old KEK in place and a rerun finishes the job.
+        """
+        with self._rotation_lock:
+            new = self._provider.create_kek()
+            with self._kek_guard.shared():
+                rewrapped = self.rewrap_all()
+            with self._kek_guard.exclusive():
+                rewrapped += self.rewrap_all(stale_only=True)
+                retired = tuple(k for k in self._provider.list_kek_ids() if k != new)
+                for kek_id in retired:
+                    self._provider.destroy_kek(kek_id)
+            return KekRotation(new, retired, rewrapped)
 
     # ------------------------------------------------------------------ HTTP identity
 
+    @uses_kek
     def response_signing_key(self) -> Ed25519PrivateKey:
         """The signer's Ed25519 key for signed HTTP replies, kept wrapped in the store.
 

@@ -165,6 +165,15 @@ class RefreshDeal:
     sealed: tuple[WrappedShare, ...]
 
 
+@dataclass(frozen=True)
+class KekRotation:
+    """The outcome of a signer's KEK rotation (ids are public labels, not keys)."""
+
+    new_kek_id: str
+    destroyed_kek_ids: tuple[str, ...]
+    rewrapped: int  # wrapped values moved to the new KEK
+
+
 class SignerClient(Protocol):
     """The gateway's view of one signer. Implemented in-process and over HTTP."""
 
@@ -235,4 +244,8 @@ class LifecycleSigner(SignerClient, Protocol):
         participants: int,
     ) -> Attestation:
         """Keep old share + Σ verified sub-shares at `to_epoch`; the old epoch stays."""
+        ...
+
+    def rotate_kek(self) -> KekRotation:
+        """New KEK in the HSM, everything rewrapped under it, older KEKs destroyed."""
         ...
