@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -179,7 +179,8 @@ def verify_attestation_signature(public_key_der: bytes, message: bytes, signatur
     """Offline check of `attestation_sign` output; False on any malformed input."""
     try:
         key = serialization.load_der_public_key(public_key_der)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # A corrupted algorithm identifier surfaces as UnsupportedAlgorithm.
         return False
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         return False

@@ -5,6 +5,8 @@ tokens, signers, tenants, audit_log, sessions) are plain functions over an open
 Connection, so a caller composes one transaction from several of them.
 """
 
+# Table modules beyond tables.py register themselves on the shared MetaData at import.
+from . import checkpoints  # noqa: F401
 from .database import Store, WriteConflictError
 from .engine import sqlite_url
 
