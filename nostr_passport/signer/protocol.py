@@ -199,6 +199,7 @@ class SignerClient(Protocol):
         group_pubkey: bytes,
         vss_commitments: tuple[bytes, ...],
         blob: bytes,
+        participants: int = 0,
     ) -> Attestation:
         """Unwrap a share sent to us, verify it against the commitments, store it wrapped."""
         ...
