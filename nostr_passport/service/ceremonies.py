@@ -61,6 +61,7 @@ from .audit import ALLOWED, DENIED, ERROR, OK
 from .ceremony_errors import (
     CeremonyClosedError,
     CeremonyExpiredError,
+    CeremonyRequiredError,
     ParamsMismatchError,
     QuorumNotReachedError,
 )
@@ -366,6 +367,37 @@ class Ceremonies:
             return expired
 
         return self.store.run_write(unit)
+
+    # ================================================================ direct calls
+
+    def require_ceremony(self, principal: Principal, operation: str) -> None:
+        """403 ceremony_required when `operation` asked for directly needs M > 1 approvals.
+
+        For the routes that can do a sensitive thing directly (DELETE /v1/identities/{id},
+        POST /v1/tokens with role admin): with one admin (the bootstrap rule) the direct
+        call stays allowed, from two admins on it must go through a ceremony. Executors
+        call the Passport, not the routes, so they are not affected.
+        """
+        now = self.now()
+        with self.store.read() as conn:
+            admins = self._active_admins(conn, principal.tenant_id, now)
+        required = self.policy.required_for(operation, admins)
+        if required > 1:
+            error = CeremonyRequiredError(
+                f"{operation} needs {required} admin approvals: propose it with "
+                f'POST /v1/ceremonies {{"operation": "{operation}", ...}}'
+            )
+            self.audit.try_record(
+                self.audit.entry(
+                    actor=principal.actor,
+                    tenant_id=principal.tenant_id,
+                    action=operation,
+                    outcome=DENIED,
+                    request_id=new_request_id(),
+                    details={"reason": str(error)},
+                )
+            )
+            raise error
 
     # ================================================================ propose
 

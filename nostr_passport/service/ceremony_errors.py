@@ -6,7 +6,7 @@ another engineer when ceremonies landed; moving them there changes nothing for c
 
 from __future__ import annotations
 
-from nostr_passport.errors import BadRequestError, ConflictError
+from nostr_passport.errors import BadRequestError, ConflictError, PermissionDeniedError
 
 
 class QuorumNotReachedError(ConflictError):
@@ -37,3 +37,9 @@ class SecretInParamsError(BadRequestError):
     """Parameters that look like a secret: ceremonies store and log them in the clear."""
 
     code = "secret_in_params"
+
+
+class CeremonyRequiredError(PermissionDeniedError):
+    """A sensitive operation asked for directly where the policy needs M > 1 approvals."""
+
+    code = "ceremony_required"

@@ -16,6 +16,7 @@ from nostr_passport.service.ceremonies import Ceremonies, CeremonyPolicy
 from nostr_passport.service.ceremony_errors import (
     CeremonyClosedError,
     CeremonyExpiredError,
+    CeremonyRequiredError,
     ParamsMismatchError,
     QuorumNotReachedError,
     SecretInParamsError,
@@ -343,3 +344,15 @@ def test_approvals_need_an_authenticated_token(harness: Harness) -> None:
     """Each approval is its own request: a token that does not authenticate gets nowhere."""
     with pytest.raises(AuthenticationError):
         harness.passport.authenticate("Bearer np_not_a_real_token")
+
+
+def test_direct_sensitive_calls_need_a_ceremony_once_there_are_two_admins(
+    harness: Harness, ceremonies: Ceremonies
+) -> None:
+    h = harness
+    ceremonies.require_ceremony(h.admin, "delete_identity")  # one admin: bootstrap rule
+    _second_admin(h)
+    with pytest.raises(CeremonyRequiredError, match="needs 2 admin approvals") as caught:
+        ceremonies.require_ceremony(h.admin, "create_admin_token")
+    assert isinstance(caught.value, PermissionDeniedError)
+    assert records(h.store, "create_admin_token")[0].outcome == "denied"
