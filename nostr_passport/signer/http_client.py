@@ -28,7 +28,11 @@ from nostr_passport.signer.http_auth import (
     signed_request_headers,
     verify_response,
 )
-from nostr_passport.signer.lifecycle_wire import RefreshDealArgs, RefreshReceiveArgs
+from nostr_passport.signer.lifecycle_wire import (
+    DealImportedArgs,
+    RefreshDealArgs,
+    RefreshReceiveArgs,
+)
 from nostr_passport.signer.protocol import (
     Attestation,
     DealtIdentity,
@@ -180,8 +184,16 @@ class HttpSignerClient:
             return False
 
     def deal_identity(
-        self, identity_id: str, threshold: int, slots: tuple[ShareSlot, ...], epoch: int = 0
+        self,
+        identity_id: str,
+        threshold: int,
+        slots: tuple[ShareSlot, ...],
+        epoch: int = 0,
+        wrapped_secret: bytes | None = None,
     ) -> DealtIdentity:
+        if wrapped_secret is not None:
+            args = DealImportedArgs(identity_id, threshold, tuple(slots), wrapped_secret, epoch)
+            return self._call("deal_imported_identity", args, DealtIdentity)
         return self._call(
             "deal_identity",
             DealIdentityArgs(identity_id, threshold, tuple(slots), epoch),

@@ -37,7 +37,11 @@ from nostr_passport.signer.http_auth import (
     public_key_bytes,
     response_signature,
 )
-from nostr_passport.signer.lifecycle_wire import RefreshDealArgs, RefreshReceiveArgs
+from nostr_passport.signer.lifecycle_wire import (
+    DealImportedArgs,
+    RefreshDealArgs,
+    RefreshReceiveArgs,
+)
 from nostr_passport.signer.local import LocalSigner
 from nostr_passport.signer.wire import (
     CommitmentsArgs,
@@ -103,6 +107,12 @@ OPERATIONS: dict[str, _Operation] = {
         lambda s, a: {"blob": s.export_share(a.identity_id, a.recipient_transport_key)},
     ),
     "delete_share": _Operation(DeleteShareArgs, _delete),
+    "deal_imported_identity": _Operation(
+        DealImportedArgs,
+        lambda s, a: s.deal_identity(
+            a.identity_id, a.threshold, a.slots, a.epoch, wrapped_secret=a.wrapped_secret
+        ),
+    ),
     "rotate_kek": _Operation(NoArgs, lambda s, a: s.rotate_kek()),
     "refresh_deal": _Operation(
         RefreshDealArgs,

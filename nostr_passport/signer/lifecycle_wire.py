@@ -22,3 +22,12 @@ class RefreshReceiveArgs:
     to_epoch: int
     deals: tuple[RefreshDeal, ...]
     participants: int
+
+
+@dataclass(frozen=True)
+class DealImportedArgs:
+    identity_id: str
+    threshold: int
+    slots: tuple[ShareSlot, ...]
+    wrapped_secret: bytes
+    epoch: int = 0

@@ -46,6 +46,7 @@ from nostr_passport.signer.errors import (
     ShareNotFoundError,
     UnknownNonceError,
 )
+from nostr_passport.signer.imported import import_aad
 from nostr_passport.signer.kek_guard import KekGuard, uses_kek
 from nostr_passport.signer.message import event_message
 from nostr_passport.signer.nonce_pool import NoncePool, secret_nonce_for, wipe_seeds
@@ -369,12 +370,21 @@ class LocalSigner:
 
     @uses_kek
     def deal_identity(
-        self, identity_id: str, threshold: int, slots: tuple[ShareSlot, ...], epoch: int = 0
+        self,
+        identity_id: str,
+        threshold: int,
+        slots: tuple[ShareSlot, ...],
+        epoch: int = 0,
+        wrapped_secret: bytes | None = None,
     ) -> DealtIdentity:
         """Trusted-dealer keygen with this provider's randomness; keeps our share only.
 
         The polynomial exists only inside this call and is wiped before it returns;
         every other share leaves sealed to its slot's transport key.
+
+        `wrapped_secret` (import of an existing key): the secret key sealed to OUR
+        transport key with AAD imported.import_aad(identity_id); it becomes the
+        polynomial's constant instead of a fresh secret, and is opened only here.
         """
         _check_identity_id(identity_id)
         _check_epoch(epoch)
@@ -395,11 +405,22 @@ class LocalSigner:
             raise ShareExistsError(f"this signer already holds {identity_id!r} at epoch {epoch}")
 
         rand = _ProviderRandomness(self._provider, SHARE_LEN * (threshold + 2))
+        secret = bytearray()
         try:
+            if wrapped_secret is not None:
+                secret = bytearray(
+                    self._provider.unwrap_transported(
+                        _check_bytes(wrapped_secret, "wrapped_secret"), import_aad(identity_id)
+                    )
+                )
+                if len(secret) != SHARE_LEN or not 0 < int.from_bytes(secret, "big") < curve.N:
+                    raise InvalidShareError("the imported secret is not a valid secp256k1 key")
             with _crypto_errors("dealing"):
-                output = dealer.split(dealer.generate_secret(rand), threshold, n, rand=rand)
+                constant = int.from_bytes(secret, "big") if secret else dealer.generate_secret(rand)
+                output = dealer.split(constant, threshold, n, rand=rand)
         finally:
             rand.wipe()
+            _wipe(secret)
         share_buffers = {
             s.participant: bytearray(curve.bytes_from_int(s.value)) for s in output.shares
         }

@@ -185,9 +185,17 @@ class SignerClient(Protocol):
     def health(self) -> bool: ...
 
     def deal_identity(
-        self, identity_id: str, threshold: int, slots: tuple[ShareSlot, ...], epoch: int = 0
+        self,
+        identity_id: str,
+        threshold: int,
+        slots: tuple[ShareSlot, ...],
+        epoch: int = 0,
+        wrapped_secret: bytes | None = None,
     ) -> DealtIdentity:
-        """Dealer keygen inside this signer's provider; keeps its own share, wipes the rest."""
+        """Dealer keygen inside this signer's provider; keeps its own share, wipes the rest.
+
+        `wrapped_secret`: an imported key, sealed to this signer's transport key.
+        """
         ...
 
     def receive_share(
