@@ -183,10 +183,10 @@ def test_receivers_refuse_a_non_zero_constant_too(harness: Harness) -> None:
     identity_id, _ = create(harness)
     ctx = context(harness)
     signers = [local(harness, sid) for sid in SIGNER_IDS]
-    from nostr_passport.service.lifecycle.refresh import _slots
+    from nostr_passport.service.lifecycle.refresh import signer_ids_of, slots_for
 
     infos = {s.signer_id: s.info() for s in signers}
-    slots = _slots(ctx.identity(identity_id), infos)
+    slots = slots_for(signer_ids_of(ctx.identity(identity_id)), infos)
     deals = [s.refresh_deal(identity_id, 0, 1, slots) for s in signers]
     from dataclasses import replace
 

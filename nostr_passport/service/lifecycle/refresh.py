@@ -61,6 +61,7 @@ class RefreshResult:
     from_epoch: int
     to_epoch: int
     leftovers: tuple[str, ...]  # signers whose old-epoch share could not be deleted yet
+    signer_ids: tuple[str, ...] = ()  # who holds the new epoch (index = participant)
 
 
 def probe_event(keys: IdentityKeys, epoch: int, now: int) -> EventToSign:
@@ -73,11 +74,15 @@ def probe_event(keys: IdentityKeys, epoch: int, now: int) -> EventToSign:
     )
 
 
-def _slots(record: IdentityRecord, infos: dict[str, SignerInfo]) -> tuple[ShareSlot, ...]:
+def slots_for(signer_ids: tuple[str, ...], infos: dict[str, SignerInfo]) -> tuple[ShareSlot, ...]:
     return tuple(
-        ShareSlot(s.participant, s.signer_id, infos[s.signer_id].transport_public_key)
-        for s in sorted(record.shares, key=lambda s: s.participant)
+        ShareSlot(i, sid, infos[sid].transport_public_key) for i, sid in enumerate(signer_ids)
     )
+
+
+def signer_ids_of(record: IdentityRecord) -> tuple[str, ...]:
+    """Who holds each participant's share of the current epoch (index = participant)."""
+    return tuple(s.signer_id for s in sorted(record.shares, key=lambda s: s.participant))
 
 
 def _lifecycle(client: SignerClient) -> LifecycleSigner:
@@ -85,7 +90,10 @@ def _lifecycle(client: SignerClient) -> LifecycleSigner:
 
 
 def new_epoch_keys(
-    record: IdentityRecord, epoch: int, commitments: tuple[bytes, ...]
+    record: IdentityRecord,
+    epoch: int,
+    commitments: tuple[bytes, ...],
+    signer_ids: tuple[str, ...] | None = None,
 ) -> IdentityKeys:
     """The public key material of `epoch` as the coordinator needs it."""
     n = record.participants
@@ -97,7 +105,7 @@ def new_epoch_keys(
         thresh_pk=bytes.fromhex(record.group_pubkey_dealt),
         pubkey=bytes.fromhex(record.group_pubkey),
         pubshares=tuple(dealer.pubshare_from_commitments(i, commitments) for i in range(n)),
-        signer_ids=tuple(s.signer_id for s in sorted(record.shares, key=lambda s: s.participant)),
+        signer_ids=signer_ids or signer_ids_of(record),
     )
 
 
@@ -144,23 +152,34 @@ def refresh_identity(
     grace_seconds: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], float] = time.time,
+    signer_ids: tuple[str, ...] | None = None,
+    action: str = REFRESH_ACTION,
 ) -> RefreshResult:
-    """Refresh every share of `identity_id` (module docstring); RefreshAbortedError if not."""
+    """Refresh every share of `identity_id` (module docstring); RefreshAbortedError if not.
+
+    `signer_ids` (index = participant) moves participants to other signers at the new
+    epoch (service/lifecycle/migration.py); each must already hold the current epoch's
+    share of its participant.
+    """
     record = ctx.identity(identity_id)
     from_epoch, to_epoch = record.epoch, record.epoch + 1
-    signer_ids = tuple(s.signer_id for s in sorted(record.shares, key=lambda s: s.participant))
+    old_ids = signer_ids_of(record)
+    signer_ids = old_ids if signer_ids is None else tuple(signer_ids)
+    if len(signer_ids) != record.participants:
+        raise RefreshAbortedError(f"identity {identity_id} has {record.participants} participants")
+    everyone = tuple(dict.fromkeys(old_ids + signer_ids))
     request_id = request_id or f"refresh-{identity_id}-{to_epoch}"
     # A refresh that died after step 2 left unused epoch+1 shares: clear them first.
-    stale = delete_epoch_everywhere(ctx.pool, identity_id, to_epoch, signer_ids, ctx.timeout)
+    stale = delete_epoch_everywhere(ctx.pool, identity_id, to_epoch, everyone, ctx.timeout)
     if stale:
         raise RefreshAbortedError(f"could not clear an earlier unfinished refresh on {stale}")
     if from_epoch > 0:  # and old shares an earlier retirement could not delete
-        delete_epoch_everywhere(ctx.pool, identity_id, from_epoch - 1, signer_ids, ctx.timeout)
+        delete_epoch_everywhere(ctx.pool, identity_id, from_epoch - 1, everyone, ctx.timeout)
     try:
         infos = {sid: ctx.pool.info(sid, ctx.timeout) for sid in signer_ids}
     except PassportError as exc:
         raise RefreshAbortedError(f"refresh of {identity_id}: {exc}") from None
-    slots = _slots(record, infos)
+    slots = slots_for(signer_ids, infos)
 
     def deal(client: SignerClient) -> RefreshDeal:
         return _lifecycle(client).refresh_deal(identity_id, from_epoch, to_epoch, slots)
@@ -181,7 +200,7 @@ def refresh_identity(
         )
         if commitments[0].hex() != record.group_pubkey_dealt:
             raise RefreshAbortedError("the refreshed commitments change the group key")
-        keys = new_epoch_keys(record, to_epoch, commitments)
+        keys = new_epoch_keys(record, to_epoch, commitments, signer_ids)
     except PassportError as exc:
         raise RefreshAbortedError(f"refresh of {identity_id}: {exc}") from None
 
@@ -207,7 +226,9 @@ def refresh_identity(
     material = EpochMaterial(signer_ids, keys.pubshares, commitments, attestations)
     try:
         ctx.store.run_write(
-            lambda conn: _activate(ctx, conn, record, to_epoch, material, actor, request_id, now)
+            lambda conn: _activate(
+                ctx, conn, record, to_epoch, material, actor, request_id, now, action
+            )
         )
     except Exception as exc:
         # A commit can fail after it landed (connection lost on COMMIT): deleting the new
@@ -218,11 +239,13 @@ def refresh_identity(
 
     # Requests that read the old epoch before the switch finish within the deadline.
     sleep(ctx.coordinator.deadline_seconds if grace_seconds is None else grace_seconds)
-    leftovers = delete_epoch_everywhere(ctx.pool, identity_id, from_epoch, signer_ids, ctx.timeout)
+    leftovers = delete_epoch_everywhere(ctx.pool, identity_id, from_epoch, everyone, ctx.timeout)
     ctx.store.run_write(lambda conn: drop_epochs(conn, identity_id, [from_epoch]))
     if leftovers:
         log.warning("refresh of %s: old epoch %d left on %s", identity_id, from_epoch, leftovers)
-    return RefreshResult(identity_id, record.group_pubkey, from_epoch, to_epoch, tuple(leftovers))
+    return RefreshResult(
+        identity_id, record.group_pubkey, from_epoch, to_epoch, tuple(leftovers), signer_ids
+    )
 
 
 def _active_epoch(ctx: LifecycleContext, identity_id: str) -> int | None:
@@ -241,6 +264,7 @@ def _activate(
     actor: str,
     request_id: str,
     now: Callable[[], float],
+    action: str,
 ) -> None:
     from sqlalchemy.engine import Connection
 
@@ -251,7 +275,7 @@ def _activate(
         ctx.audit.entry(
             actor=actor,
             tenant_id=record.tenant_id,
-            action=REFRESH_ACTION,
+            action=action,
             outcome=OK,
             request_id=request_id,
             identity_id=record.id,
@@ -259,6 +283,7 @@ def _activate(
                 "from_epoch": record.epoch,
                 "to_epoch": to_epoch,
                 "signers": list(material.signer_ids),
+                "previous_signers": list(signer_ids_of(record)),
             },
         ),
     )
