@@ -13,14 +13,13 @@ from nostr_passport.store import Store
 
 from ..service.harness import Harness, build_harness
 from ..store.databases import BACKENDS, database_url
-from .helpers import FakeClock, ensure_ceremony_tables
+from .helpers import FakeClock
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     with database_url(request.param, tmp_path) as url:
         s = Store.open(url)
-        ensure_ceremony_tables(s)
         try:
             yield s
         finally:

@@ -1,4 +1,4 @@
-"""Test helpers: a clock the test moves, the ceremony tables, audit records by action."""
+"""Test helpers: a clock the test moves, audit records by action."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from nostr_passport.service.access import Principal
 from nostr_passport.store import Store
 from nostr_passport.store.audit_log import AuditRecord, audit_records
-from nostr_passport.store.ceremony_tables import ceremonies, ceremony_approvals
-from nostr_passport.store.tables import metadata
 
 START = 1_800_000_000
 
@@ -22,11 +20,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-def ensure_ceremony_tables(store: Store) -> None:
-    """Create the ceremony tables if migrations did not (a no-op once 0004 is applied)."""
-    metadata.create_all(store.engine, tables=[ceremonies, ceremony_approvals])
 
 
 def records(store: Store, action_prefix: str = "ceremony.") -> list[AuditRecord]:

@@ -1,4 +1,4 @@
-"""A real HTTP server (uvicorn in a thread) over the app with the ceremony routes mounted."""
+"""A real HTTP server (uvicorn in a thread) over the gateway app, ceremonies on a test clock."""
 
 from __future__ import annotations
 
@@ -12,16 +12,13 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from nostr_passport.api import routes_ceremonies
 from nostr_passport.api.app import create_app
 from nostr_passport.service.ceremonies import Ceremonies
 
 
 def app_with_ceremonies(ceremonies: Ceremonies) -> FastAPI:
+    """The gateway's app (api/app.py mounts the ceremony routes) on a test clock."""
     app = create_app(ceremonies.passport)
-    # Mounted here until api/app.py mounts the router itself; never twice.
-    if not any(getattr(r, "path", "").startswith("/v1/ceremonies") for r in app.routes):
-        app.include_router(routes_ceremonies.router)
     app.state.ceremonies = ceremonies
     return app
 
