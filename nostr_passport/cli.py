@@ -159,6 +159,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port or config.settings.server.port
     passport = open_gateway(config)
     app = create_app(passport, max_body_bytes=config.settings.server.max_body_bytes)
+    from nostr_passport.api.routes_bunker import install_bunker
+    from nostr_passport.service.bunker.commands import bunker_settings
+    from nostr_passport.service.bunker.runtime import BunkerRuntime
+
+    relays = args.relay or config.settings.relays.urls
+    public_url = args.public_url or f"http://{host}:{port}"
+    install_bunker(app, BunkerRuntime(passport, bunker_settings(relays, public_url)))
     print(f"NostrPassport {__version__} listening on http://{host}:{port}", flush=True)
     print(
         "  tokens: use the admin token printed when the data directory was initialised "
@@ -166,6 +173,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     print(f"  API: http://{host}:{port}/docs  (OpenAPI at /openapi.json)", flush=True)
+    if relays:
+        print(f"  NIP-46 bunker on {', '.join(relays)}", flush=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level=args.log_level, access_log=False)
     finally:
@@ -492,6 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug")
     )
+    p.add_argument(
+        "--relay", action="append", help="NIP-46 bunker relay, repeatable (default: config)"
+    )
+    p.add_argument("--public-url", help="this server's URL as browsers reach it (auth pages)")
     p.set_defaults(run=cmd_serve)
 
     # ---------------------------------------------------------------- identity
@@ -576,6 +589,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.add_argument("id")
     p.set_defaults(run=cmd_token_revoke)
+
+    # ---------------------------------------------------------------- bunker
+    from nostr_passport.service.bunker.commands import register as register_bunker
+
+    register_bunker(commands, add_remote=_add_remote, api_of=api_of)
 
     # ---------------------------------------------------------------- signer
     signer = commands.add_parser("signer", help="run a FROST signer as its own process")
