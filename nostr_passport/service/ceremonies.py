@@ -264,9 +264,20 @@ class Ceremonies:
         )
 
     def _view(self, conn: Connection, record: CeremonyRecord, now: int) -> CeremonyView:
+        approvals = tuple(
+            ApprovalView(
+                a.approver, a.approved_at, self._counts(conn, record.tenant_id, a.approver, now)
+            )
+            for a in record.approvals
+        )
         status = record.status
-        if status in OPEN_STATUSES and now >= record.expires_at:
-            status = "expired"  # not yet written down; the next write will
+        if status in OPEN_STATUSES:
+            # Shown as counted now: two concurrent approvals may each have seen only its
+            # own row, and an approval stops counting when its token is revoked.
+            counted = sum(1 for a in approvals if a.counts)
+            status = "approved" if counted >= record.required else "pending"
+            if now >= record.expires_at:
+                status = "expired"  # not yet written down; the next write will
         return CeremonyView(
             id=record.id,
             tenant=record.tenant_id,
@@ -274,12 +285,7 @@ class Ceremonies:
             params=record.params,
             params_hash=record.params_hash,
             required=record.required,
-            approvals=tuple(
-                ApprovalView(
-                    a.approver, a.approved_at, self._counts(conn, record.tenant_id, a.approver, now)
-                )
-                for a in record.approvals
-            ),
+            approvals=approvals,
             status=status,
             proposed_by=record.proposed_by,
             created_at=record.created_at,
@@ -534,9 +540,8 @@ class Ceremonies:
                 )
             added = add_approval(conn, ceremony_id, principal.actor, now)
             view = self._view(conn, _reloaded(conn, ceremony_id), now)
-            if view.status == "pending" and view.approval_count >= view.required:
+            if view.status == "approved":
                 transition(conn, ceremony_id, ("pending",), "approved")
-                view = self._view(conn, _reloaded(conn, ceremony_id), now)
             self._append(conn, principal.actor, view, APPROVE, OK, request_id, counted=added)
             return view, True
 

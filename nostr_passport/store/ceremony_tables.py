@@ -27,6 +27,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from .canonical import canonical_json
@@ -126,26 +128,25 @@ def insert_ceremony(conn: Connection, record: CeremonyRecord) -> None:
 
 
 def add_approval(conn: Connection, ceremony_id: str, approver: str, now: int) -> bool:
-    """Record an approval; False (and nothing changes) when this approver already approved."""
-    existing = conn.execute(
-        select(ceremony_approvals.c.approver).where(
-            ceremony_approvals.c.ceremony_id == ceremony_id,
-            ceremony_approvals.c.approver == approver,
-        )
-    ).first()
-    if existing is not None:
-        return False
+    """Record an approval; False (and nothing changes) when this approver already approved.
+
+    ON CONFLICT DO NOTHING rather than read-then-insert: the same token approving twice
+    at the same moment on two gateways is still one row and no error.
+    """
     position = conn.execute(
         select(func.count())
         .select_from(ceremony_approvals)
         .where(ceremony_approvals.c.ceremony_id == ceremony_id)
     ).scalar_one()
-    conn.execute(
-        ceremony_approvals.insert().values(
-            ceremony_id=ceremony_id, approver=approver, position=int(position), approved_at=now
-        )
+    insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    added = conn.execute(
+        insert(ceremony_approvals)
+        .values(ceremony_id=ceremony_id, approver=approver, position=int(position), approved_at=now)
+        .on_conflict_do_nothing(index_elements=["ceremony_id", "approver"])
+        # RETURNING, not rowcount: psycopg reports -1 for a skipped-or-not upsert.
+        .returning(ceremony_approvals.c.approver)
     )
-    return True
+    return added.first() is not None
 
 
 def _approvals(conn: Connection, ceremony_ids: list[str]) -> dict[str, list[ApprovalRecord]]:

@@ -149,3 +149,36 @@ def test_operations_without_material_refuse_it(harness: Harness, clock: FakeCloc
 def test_registering_checks_the_operation_name() -> None:
     with pytest.raises(ValueError, match="operation name"):
         register_executor("Bad Name", lambda e: ExecutionResult(), registry=CeremonyRegistry())
+
+
+def test_concurrent_approvals_count_each_token_once(harness: Harness, clock: FakeClock) -> None:
+    h = harness
+    ceremonies = Ceremonies(
+        h.passport, registry=_registry(lambda e: ExecutionResult()), clock=clock
+    )
+    _, second = h.token("admin")
+    _, third = h.token("admin")
+    view = ceremonies.propose(h.admin, "test_operation", {})
+    errors: list[Exception] = []
+    start = threading.Barrier(8)
+
+    def approve(principal: object) -> None:
+        start.wait(10)
+        try:
+            ceremonies.approve(principal, view.id)  # type: ignore[arg-type]
+        except Exception as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=approve, args=(p,)) for p in [second, third] * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    shown = ceremonies.ceremony(h.admin, view.id)
+    assert sorted(a.approver for a in shown.approvals) == sorted(
+        [h.admin.actor, second.actor, third.actor]
+    )
+    assert (shown.status, shown.approval_count) == ("approved", 3)
+    counted = [r.details["counted"] for r in records(h.store) if r.action == "ceremony.approve"]
+    assert sorted(counted) == [False] * 6 + [True] * 2
