@@ -36,7 +36,9 @@ class ProposeCeremonyBody(_Body):
 
 class ApproveCeremonyBody(_Body):
     params_hash: StrictStr | None = Field(
-        default=None, description="refuse unless the ceremony's params hash is this one"
+        default=None,
+        max_length=64,
+        description="refuse unless the ceremony's params hash is this one",
     )
 
 
