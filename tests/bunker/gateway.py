@@ -63,6 +63,20 @@ class Gateway:
         uri: str = reply.json()["uri"]
         return uri
 
+    def connects(self, relay_url: str) -> int:
+        """How many times the bunker's connection to this relay has been established."""
+        service = self.runtime.service
+        assert service is not None
+        return service.pool.connection_stats(relay_url).connects
+
+    def wait_reconnected(self, relay_url: str, connects_before: int, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.connects(relay_url) <= connects_before:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the bunker did not reconnect")
+            time.sleep(0.02)
+        self.wait_listening(timeout)
+
     def wait_listening(self, timeout: float = 15.0) -> None:
         """Until the bunker's subscriptions are live on every relay (after a restart)."""
         service = self.runtime.service

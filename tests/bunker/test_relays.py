@@ -3,6 +3,7 @@ a relay restarting in the middle of a session."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -107,14 +108,15 @@ def test_relay_restart_during_a_session(tmp_path: Path) -> None:
             gateway.wait_listening()
 
             async def main() -> None:
-                signer = connect_signer(uri, timeout=30)
+                signer = connect_signer(uri, timeout=30, fast_retry=True)
                 user = await signer.get_public_key_async()
                 assert user is not None
                 first = await signer.sign_event_async(unsigned(user, 1, "before restart"))
                 assert first is not None
+                connects = gateway.connects(relay.url)
                 await relay.arestart()  # every connection drops; the relay forgets all
                 # The bunker reconnects and resubscribes on its own; nostr-sdk too.
-                await _until_listening(gateway)
+                await asyncio.to_thread(gateway.wait_reconnected, relay.url, connects)
                 event = await signer.sign_event_async(unsigned(user, 1, "after restart"))
                 assert event is not None and event.verify()
                 assert event_dict(event)["content"] == "after restart"
@@ -122,9 +124,3 @@ def test_relay_restart_during_a_session(tmp_path: Path) -> None:
             run_async(main(), timeout=100)
     finally:
         relay.stop()
-
-
-async def _until_listening(gateway: object) -> None:
-    import asyncio
-
-    await asyncio.to_thread(gateway.wait_listening)  # type: ignore[attr-defined]
