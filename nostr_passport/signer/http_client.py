@@ -30,6 +30,9 @@ from nostr_passport.signer.http_auth import (
 )
 from nostr_passport.signer.lifecycle_wire import (
     DealImportedArgs,
+    DkgBytes,
+    DkgMessageArgs,
+    DkgStep1Args,
     RefreshDealArgs,
     RefreshReceiveArgs,
 )
@@ -267,3 +270,18 @@ class HttpSignerClient:
 
     def rotate_kek(self) -> KekRotation:
         return self._call("rotate_kek", NoArgs(), KekRotation)
+
+    # ------------------------------------------------------------------ DkgSigner
+
+    def dkg_host_pubkey(self) -> bytes:
+        return self._call("dkg_host_pubkey", NoArgs(), DkgBytes).value
+
+    def dkg_step1(self, identity_id: str, hostpubkeys: tuple[bytes, ...], threshold: int) -> bytes:
+        args = DkgStep1Args(identity_id, tuple(hostpubkeys), threshold)
+        return self._call("dkg_step1", args, DkgBytes).value
+
+    def dkg_step2(self, identity_id: str, cmsg1: bytes) -> bytes:
+        return self._call("dkg_step2", DkgMessageArgs(identity_id, cmsg1), DkgBytes).value
+
+    def dkg_finalize(self, identity_id: str, cmsg2: bytes) -> Attestation:
+        return self._call("dkg_finalize", DkgMessageArgs(identity_id, cmsg2), Attestation)

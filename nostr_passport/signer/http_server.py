@@ -39,6 +39,9 @@ from nostr_passport.signer.http_auth import (
 )
 from nostr_passport.signer.lifecycle_wire import (
     DealImportedArgs,
+    DkgBytes,
+    DkgMessageArgs,
+    DkgStep1Args,
     RefreshDealArgs,
     RefreshReceiveArgs,
 )
@@ -112,6 +115,17 @@ OPERATIONS: dict[str, _Operation] = {
         lambda s, a: s.deal_identity(
             a.identity_id, a.threshold, a.slots, a.epoch, wrapped_secret=a.wrapped_secret
         ),
+    ),
+    "dkg_host_pubkey": _Operation(NoArgs, lambda s, a: DkgBytes(s.dkg_host_pubkey())),
+    "dkg_step1": _Operation(
+        DkgStep1Args,
+        lambda s, a: DkgBytes(s.dkg_step1(a.identity_id, a.hostpubkeys, a.threshold)),
+    ),
+    "dkg_step2": _Operation(
+        DkgMessageArgs, lambda s, a: DkgBytes(s.dkg_step2(a.identity_id, a.message))
+    ),
+    "dkg_finalize": _Operation(
+        DkgMessageArgs, lambda s, a: s.dkg_finalize(a.identity_id, a.message)
     ),
     "rotate_kek": _Operation(NoArgs, lambda s, a: s.rotate_kek()),
     "refresh_deal": _Operation(

@@ -31,3 +31,21 @@ class DealImportedArgs:
     slots: tuple[ShareSlot, ...]
     wrapped_secret: bytes
     epoch: int = 0
+
+
+@dataclass(frozen=True)
+class DkgStep1Args:
+    identity_id: str
+    hostpubkeys: tuple[bytes, ...]
+    threshold: int
+
+
+@dataclass(frozen=True)
+class DkgMessageArgs:
+    identity_id: str
+    message: bytes
+
+
+@dataclass(frozen=True)
+class DkgBytes:
+    value: bytes

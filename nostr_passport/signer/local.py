@@ -27,6 +27,7 @@ from typing import cast
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from nostr_passport.crypto import curve, dealer, ecdh, frost
+from nostr_passport.crypto.dkg import chilldkg
 from nostr_passport.crypto.errors import CryptoError, InvalidContributionError, InvalidInputError
 from nostr_passport.errors import (
     BadRequestError,
@@ -34,6 +35,7 @@ from nostr_passport.errors import (
     ProductionModeError,
 )
 from nostr_passport.hsm.provider import HsmProvider, WrappedBlob
+from nostr_passport.signer import dkg_support
 from nostr_passport.signer import refresh as refresh_math
 from nostr_passport.signer.aad import nonce_seed_aad, share_aad, signer_key_aad, transport_aad
 from nostr_passport.signer.attestation import signed_attestation, statement_for
@@ -249,6 +251,7 @@ class LocalSigner:
         self._info: SignerInfo | None = None
         self._info_lock = threading.Lock()
         self._kek_guard = KekGuard()
+        self._dkg_sessions = dkg_support.Sessions()
         self._rotation_lock = threading.Lock()
 
     # ------------------------------------------------------------------ identity
@@ -283,7 +286,7 @@ class LocalSigner:
                     simulated=p.simulated,
                     transport_public_key=self._provider.transport_public_key(),
                     attestation_public_key=self._provider.attestation_public_key(),
-                    supports_dkg=False,
+                    supports_dkg=True,
                 )
             return self._info
 
@@ -677,6 +680,96 @@ class LocalSigner:
         finally:
             _wipe(total)
         return self._attestation(self._store.share(identity_id, to_epoch))
+
+    # ------------------------------------------------------------------ ChillDKG
+
+    @contextlib.contextmanager
+    def _host_key(self) -> Iterator[bytearray]:
+        """Our ChillDKG host secret key, kept wrapped in the store; zeroed after use."""
+        name = dkg_support.HOST_KEY_NAME
+        aad = signer_key_aad(self._signer_id, name)
+        wrapped = self._store.wrapped_key(name)
+        if wrapped is None:
+            seed = bytearray(self._provider.random_bytes(32))
+            try:
+                while not 0 < int.from_bytes(seed, "big") < curve.N:  # never in practice
+                    seed[:] = self._provider.random_bytes(32)
+                candidate = self._provider.wrap(bytes(seed), aad).to_bytes()
+            finally:
+                _wipe(seed)
+            wrapped = self._store.put_wrapped_key_once(name, candidate)
+        key = bytearray(self._provider.unwrap(WrappedBlob.from_bytes(wrapped), aad))
+        try:
+            yield key
+        finally:
+            _wipe(key)
+
+    @uses_kek
+    def dkg_host_pubkey(self) -> bytes:
+        """Our long-term ChillDKG host public key (33 bytes), created on first use."""
+        with self._host_key() as key:
+            return chilldkg.hostpubkey_gen(bytes(key))
+
+    @uses_kek
+    def dkg_step1(self, identity_id: str, hostpubkeys: tuple[bytes, ...], threshold: int) -> bytes:
+        """Start a ChillDKG session for `identity_id` (our index: our host key's position)."""
+        _check_identity_id(identity_id)
+        if self._store.epochs(identity_id):
+            raise ShareExistsError(f"this signer already holds a share of {identity_id!r}")
+        params = chilldkg.SessionParams(
+            tuple(_check_bytes(h, "host public key") for h in hostpubkeys),
+            _check_threshold(threshold, len(hostpubkeys)),
+        )
+        random = self._provider.random_bytes(32)
+        with self._host_key() as key, _crypto_errors("DKG step 1"):
+            state1, pmsg1 = chilldkg.participant_step1(bytes(key), params, random)
+        self._dkg_sessions.put(dkg_support.Session(identity_id, state1))
+        return pmsg1
+
+    @uses_kek
+    def dkg_step2(self, identity_id: str, cmsg1: bytes) -> bytes:
+        """Check the coordinator's message; our certificate signature (pmsg2)."""
+        session = self._dkg_sessions.take(_check_identity_id(identity_id))
+        if not isinstance(session.state, chilldkg.ParticipantState1):
+            raise BadRequestError("the DKG session is not waiting for step 2")
+        aux = self._provider.random_bytes(32)
+        with self._host_key() as key, _crypto_errors("DKG step 2"):
+            state2, pmsg2 = chilldkg.participant_step2(
+                bytes(key), session.state, _check_bytes(cmsg1, "cmsg1"), aux
+            )
+        self._dkg_sessions.put(dkg_support.Session(identity_id, state2))
+        return pmsg2
+
+    @uses_kek
+    def dkg_finalize(self, identity_id: str, cmsg2: bytes) -> Attestation:
+        """Check the certificate, then keep our share wrapped as epoch 0 of the identity."""
+        session = self._dkg_sessions.take(_check_identity_id(identity_id))
+        state = session.state
+        if not isinstance(state, chilldkg.ParticipantState2):
+            raise BadRequestError("the DKG session is not waiting for its certificate")
+        with _crypto_errors("DKG finalize"):
+            output, recovery = chilldkg.participant_finalize(state, _check_bytes(cmsg2, "cmsg2"))
+            commitments = dkg_support.tweaked_vss_commitments(recovery)
+        dkg_support.check_commitments(output, commitments)
+        with self._host_key() as key:
+            ours = chilldkg.hostpubkey_gen(bytes(key))
+        participant = state.params.hostpubkeys.index(ours)
+        assert output.secshare is not None
+        share = bytearray(output.secshare)
+        try:
+            self._store_share(
+                identity_id,
+                participant,
+                0,
+                state.params.t,
+                state.params.n,
+                output.threshold_pubkey,
+                commitments,
+                share,
+            )
+        finally:
+            _wipe(share)
+        return self._attestation(self._store.share(identity_id, 0))
 
     # ------------------------------------------------------------------ signing
 

@@ -258,3 +258,23 @@ class LifecycleSigner(SignerClient, Protocol):
     def rotate_kek(self) -> KekRotation:
         """New KEK in the HSM, everything rewrapped under it, older KEKs destroyed."""
         ...
+
+
+class DkgSigner(SignerClient, Protocol):
+    """ChillDKG participant operations (the gateway is the untrusted coordinator)."""
+
+    def dkg_host_pubkey(self) -> bytes:
+        """The signer's long-term host public key (33 bytes); its secret stays wrapped."""
+        ...
+
+    def dkg_step1(self, identity_id: str, hostpubkeys: tuple[bytes, ...], threshold: int) -> bytes:
+        """pmsg1 of a new session for `identity_id`."""
+        ...
+
+    def dkg_step2(self, identity_id: str, cmsg1: bytes) -> bytes:
+        """pmsg2: our signature on the session transcript after checking cmsg1."""
+        ...
+
+    def dkg_finalize(self, identity_id: str, cmsg2: bytes) -> Attestation:
+        """Check the certificate and keep our share as epoch 0."""
+        ...
