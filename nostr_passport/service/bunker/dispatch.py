@@ -46,7 +46,7 @@ from nostr_passport.nostr.errors import InvalidPayloadError, InvalidRequestError
 from nostr_passport.nostr.nip46 import Request, Response
 from nostr_passport.service.audit import ALLOWED, DENIED, ERROR, OK
 from nostr_passport.service.passport import Passport
-from nostr_passport.service.ratelimit import RateLimiter, TooManyRequestsError
+from nostr_passport.service.ratelimit import TooManyRequestsError
 from nostr_passport.store.bunker_tables import (
     ConnectionRecord,
     PendingRequest,
@@ -54,6 +54,7 @@ from nostr_passport.store.bunker_tables import (
     consume_secret,
     delete_grants,
     finish_request,
+    grants_of,
     insert_grants,
     insert_request,
     mark_seen,
@@ -67,7 +68,13 @@ from nostr_passport.store.identities import IdentityRecord, identity_header
 
 from .access import connection_principal
 from .envelope import Scheme, open_content, response_template, scheme_of, seal_content
-from .grants import GrantTerms, ceiling_of, connect_permissions, grant_records
+from .grants import (
+    GrantTerms,
+    ceiling_of,
+    connect_permissions,
+    grant_permission,
+    grant_records,
+)
 from .keys import RemoteSigner, RemoteSigners
 from .settings import BunkerSettings
 
@@ -102,6 +109,21 @@ class _Context:
     request_id: str  # the id our audit records and signer calls carry
 
 
+@dataclass(frozen=True)
+class _State:
+    identity: IdentityRecord | None
+    connection: ConnectionRecord | None
+    relays: tuple[str, ...]  # where replies go: the arrival relay and the connection's
+
+
+def _active(identity: IdentityRecord | None) -> IdentityRecord:
+    if identity is None:
+        raise NotFoundError("this identity no longer exists")
+    if identity.status != "active":
+        raise IdentityDisabledError("this identity is disabled")
+    return identity
+
+
 def error_text(exc: BaseException) -> str:
     """The one mapping from our exceptions to a NIP-46 error string: `code: message`."""
     if isinstance(exc, PassportError | NostrError):
@@ -129,7 +151,8 @@ class Dispatcher:
         self.signers = signers
         self.settings = settings
         self.on_change = on_change  # connections or relays changed: re-read them
-        self.limiter = RateLimiter(settings.client_rate, settings.client_burst)
+        # The gateway's per-caller limiter (config rate_limit), keyed by the app's key.
+        self.limiter = passport.rate_limiter
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._touched: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
@@ -139,11 +162,11 @@ class Dispatcher:
     def handle(self, event: Mapping[str, Any], relay_url: str) -> list[Outgoing]:
         """Answer one request event (already signature-checked by the relay pool)."""
         signer = self._addressed_signer(event)
-        if signer is None or not self._first_sight(event["id"]):
+        if signer is None or not self._remember(event["id"]):
             return []
         client: str = event["pubkey"]
         try:
-            self.limiter.acquire(client)
+            self.limiter.acquire(f"nip46:{client}")
         except TooManyRequestsError:
             # Answering costs an ECDH and a signature: that is what a flood wants.
             log.warning("nip46 client %s over its rate limit: request dropped", client[:16])
@@ -156,7 +179,8 @@ class Dispatcher:
             arrival=(relay_url,),
             request_id="nip46_" + event["id"][:32],
         )
-        self._audit_key_use(ctx, {})
+        if not self._take(ctx):
+            return []  # another gateway (or an earlier run) answers it
         shared = self.signers.shared_x(signer, bytes.fromhex(client), ctx.request_id)
         return self._answer(ctx, shared, event, None)
 
@@ -180,7 +204,7 @@ class Dispatcher:
             if pending.decision == "deny":
                 self._audit(ctx, f"bunker.{pending.method}", DENIED, {"approval": pending.id})
                 response = nip46.error(pending.rpc_id, "denied: the identity's owner refused")
-                return self._reply(ctx, shared, response)
+                return self._reply(ctx, shared, response, pending.reply_relays)
             return self._answer(ctx, shared, event, pending)
         finally:
             self.passport.store.run_write(lambda conn: finish_request(conn, pending.id))
@@ -203,7 +227,7 @@ class Dispatcher:
         self._audit_key_use(ctx, {"nostrconnect": True})
         shared = self.signers.shared_x(signer, bytes.fromhex(client), ctx.request_id)
         response = nip46.ok(secrets.token_hex(8), secret)
-        return self._reply(ctx, shared, response)[0]
+        return self._reply(ctx, shared, response, relays)[0]
 
     def preview(self, pending: PendingRequest, actor: str) -> dict[str, Any]:
         """What an approval page shows of a waiting sign_event: kind, tags, content.
@@ -251,18 +275,33 @@ class Dispatcher:
                     return signer
         return None
 
-    def _first_sight(self, event_id: str) -> bool:
+    def _remember(self, event_id: str) -> bool:
+        """False if this process has seen the request event already (other relays)."""
         with self._lock:
             if event_id in self._seen:
                 return False
             self._seen[event_id] = None
             if len(self._seen) > _SEEN_MEMORY:
                 self._seen.popitem(last=False)
+        return True
+
+    def _take(self, ctx: _Context) -> bool:
+        """Claim the request event in the store and audit the key use, in one transaction.
+
+        False if its id is taken (another gateway, a replay); AuditUnavailableError if
+        the record cannot be written (fail closed: the key is not used).
+        """
+        now = self.passport.now()
+        entry = self._key_use_entry(ctx, {})
+
+        def unit(conn: Any) -> None:
+            mark_seen(conn, ctx.event_id, now)
+            self.passport.audit.append(conn, entry)
+
         try:
-            now = self.passport.now()
-            self.passport.store.run_write(lambda conn: mark_seen(conn, event_id, now))
+            self.passport.store.run_write(unit)
         except IntegrityError:
-            return False  # another gateway (or an earlier run) took it
+            return False
         return True
 
     # ================================================================ audit
@@ -278,21 +317,22 @@ class Dispatcher:
             details={"client": ctx.client, **details},
         )
 
+    def _key_use_entry(self, ctx: _Context, details: dict[str, Any]) -> Any:
+        return self._entry(
+            ctx,
+            "bunker.request",
+            ALLOWED,
+            {
+                "event_id": ctx.event_id,
+                "remote_signer": ctx.signer.pubkey,
+                "transport": ctx.scheme,
+                **details,
+            },
+        )
+
     def _audit_key_use(self, ctx: _Context, details: dict[str, Any]) -> None:
         """Before the remote-signer key decrypts or signs anything: fail closed."""
-        self.passport.audit.record(
-            self._entry(
-                ctx,
-                "bunker.request",
-                ALLOWED,
-                {
-                    "event_id": ctx.event_id,
-                    "remote_signer": ctx.signer.pubkey,
-                    "transport": ctx.scheme,
-                    **details,
-                },
-            )
-        )
+        self.passport.audit.record(self._key_use_entry(ctx, details))
 
     def _audit(self, ctx: _Context, action: str, outcome: str, details: dict[str, Any]) -> None:
         self.passport.audit.try_record(self._entry(ctx, action, outcome, details))
@@ -306,11 +346,13 @@ class Dispatcher:
         event: Mapping[str, Any],
         approved: PendingRequest | None,
     ) -> list[Outgoing]:
+        state = self._state(ctx)
         try:
             plaintext = open_content(event["content"], shared)
         except (NostrError, ValueError):
             self._audit(ctx, "bunker.invalid", ERROR, {"error": "decryption_failed"})
-            return self._reply(ctx, shared, nip46.error("", "decryption_failed: cannot decrypt"))
+            failed = nip46.error("", "decryption_failed: cannot decrypt")
+            return self._reply(ctx, shared, failed, state.relays)
         try:
             request = nip46.parse_request(plaintext)
         except InvalidRequestError as exc:
@@ -320,9 +362,9 @@ class Dispatcher:
             self._audit(ctx, "bunker.invalid", ERROR, {"error": exc.code})
             response = nip46.error(nip46.request_id_hint(plaintext), error_text(exc))
         else:
-            response = self._execute(ctx, request, event, approved)
+            response = self._execute(ctx, request, event, approved, state)
         del plaintext
-        return self._reply(ctx, shared, response)
+        return self._reply(ctx, shared, response, state.relays)
 
     def _execute(
         self,
@@ -330,20 +372,21 @@ class Dispatcher:
         request: Request,
         event: Mapping[str, Any],
         approved: PendingRequest | None,
+        state: _State,
     ) -> Response:
         action = f"bunker.{request.method}" if request.method in nip46.METHODS else "bunker.other"
         details: dict[str, Any] = {"method": request.method[:64], "event_id": ctx.event_id}
         try:
-            identity = self._active_identity(ctx.signer)
+            identity = _active(state.identity)
             if request.method == nip46.CONNECT:
-                result = self._connect(ctx, request, identity)
+                result = self._connect(ctx, request, identity, state.connection)
             else:
-                connection = self._connection(ctx)
+                connection = self._connected(ctx, state.connection)
                 if request.method in nip46.GRANTABLE_METHODS:
                     kind = self._signable(request).get("kind") if _is_sign(request) else None
                     details["kind"] = kind
                     if not self._allowed(ctx, request, kind, approved):
-                        url = self._park(ctx, request, event, kind)
+                        url = self._park(ctx, request, event, kind, state.relays)
                         self._audit(ctx, action, DENIED, {**details, "approval": url})
                         return nip46.auth_challenge(request.id, url)
                 result = self._run(ctx, request, identity, connection)
@@ -358,7 +401,9 @@ class Dispatcher:
         self._audit(ctx, action, OK, details)
         return nip46.ok(request.id, result)
 
-    def _reply(self, ctx: _Context, shared: bytes, response: Response) -> list[Outgoing]:
+    def _reply(
+        self, ctx: _Context, shared: bytes, response: Response, relays: tuple[str, ...]
+    ) -> list[Outgoing]:
         text = response.to_json()
         size = len(text.encode("utf-8"))
         if size > self.settings.max_response_bytes:
@@ -372,33 +417,25 @@ class Dispatcher:
         if len(reply["content"]) > FALLBACK_THRESHOLD:
             message = "response_too_large: no relay accepted the reply"
             fallback = self._sealed(ctx, shared, nip46.error(response.id, message).to_json())
-        return [Outgoing(reply, self._reply_relays(ctx), fallback)]
+        return [Outgoing(reply, relays, fallback)]
 
     def _sealed(self, ctx: _Context, shared: bytes, text: str) -> dict[str, Any]:
         content = seal_content(text, shared, ctx.scheme)
         template = response_template(ctx.client, content, self.passport.now())
         return self.signers.sign(ctx.signer, template, ctx.request_id)
 
-    def _reply_relays(self, ctx: _Context) -> tuple[str, ...]:
-        with self.passport.store.read() as conn:
-            connection = connection_of(conn, ctx.signer.identity_id, ctx.client)
-        known = connection.relays if connection is not None and connection.active else ()
-        return tuple(dict.fromkeys((*ctx.arrival, *known)))
-
     # ================================================================ state checks
 
-    def _active_identity(self, signer: RemoteSigner) -> IdentityRecord:
+    def _state(self, ctx: _Context) -> _State:
+        """The user's identity row and the app's connection, in one read."""
         with self.passport.store.read() as conn:
-            identity = identity_header(conn, signer.identity_id)
-        if identity is None:
-            raise NotFoundError("this identity no longer exists")
-        if identity.status != "active":
-            raise IdentityDisabledError("this identity is disabled")
-        return identity
-
-    def _connection(self, ctx: _Context) -> ConnectionRecord:
-        with self.passport.store.read() as conn:
+            identity = identity_header(conn, ctx.signer.identity_id)
             connection = connection_of(conn, ctx.signer.identity_id, ctx.client)
+        known = connection.relays if connection is not None and connection.active else ()
+        relays = tuple(dict.fromkeys((*ctx.arrival, *known)))
+        return _State(identity, connection, relays)
+
+    def _connected(self, ctx: _Context, connection: ConnectionRecord | None) -> ConnectionRecord:
         if connection is None or not connection.active:
             raise NotConnectedError("not connected: send connect with a bunker:// secret first")
         self._touch(ctx)
@@ -423,6 +460,13 @@ class Dispatcher:
             return approved.method == request.method and approved.kind == kind
         now = self.passport.now()
         grant_kind = kind if isinstance(kind, int) and not isinstance(kind, bool) else None
+        with self.passport.store.read() as conn:
+            grants = grants_of(conn, ctx.signer.identity_id, ctx.client, now)
+        covering = [g for g in grants if grant_permission(g).covers(request.method, grant_kind)]
+        if any(g.uses_left is None for g in covering):
+            return True  # unlimited: nothing to count, no write
+        if not covering:
+            return False
         grant = self.passport.store.run_write(
             lambda conn: use_grant(
                 conn, ctx.signer.identity_id, ctx.client, request.method, grant_kind, now
@@ -442,7 +486,14 @@ class Dispatcher:
             )
         return template
 
-    def _park(self, ctx: _Context, request: Request, event: Mapping[str, Any], kind: Any) -> str:
+    def _park(
+        self,
+        ctx: _Context,
+        request: Request,
+        event: Mapping[str, Any],
+        kind: Any,
+        relays: tuple[str, ...],
+    ) -> str:
         """Keep the request (as the encrypted event it came in) for the owner's decision."""
         now = self.passport.now()
         pending = PendingRequest(
@@ -453,7 +504,7 @@ class Dispatcher:
             kind=kind if isinstance(kind, int) and not isinstance(kind, bool) else None,
             rpc_id=request.id,
             request_event=json.dumps(dict(event), ensure_ascii=False, separators=(",", ":")),
-            reply_relays=self._reply_relays(ctx),
+            reply_relays=relays,
             status="pending",
             decision=None,
             created_at=now,
@@ -464,7 +515,13 @@ class Dispatcher:
 
     # ================================================================ methods
 
-    def _connect(self, ctx: _Context, request: Request, identity: IdentityRecord) -> str:
+    def _connect(
+        self,
+        ctx: _Context,
+        request: Request,
+        identity: IdentityRecord,
+        existing: ConnectionRecord | None,
+    ) -> str:
         params = request.params
         target = params[0] if params else ""
         if target not in ("", ctx.signer.pubkey, identity.group_pubkey):
@@ -475,8 +532,6 @@ class Dispatcher:
             if len(params) > 2 and params[2]
             else None
         )
-        with self.passport.store.read() as conn:
-            existing = connection_of(conn, identity.id, ctx.client)
         reconnecting = existing is not None and existing.active
         if secret is None:
             if reconnecting:

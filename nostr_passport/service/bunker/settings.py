@@ -28,9 +28,6 @@ class BunkerSettings:
     # Replies whose plaintext exceeds this are refused with an error reply: 65535 bytes is
     # what every NIP-44 implementation decrypts (and about what relays accept).
     max_response_bytes: int = 65535
-    # Requests per second (and burst) per client key, before any key is used.
-    client_rate: float = 50.0
-    client_burst: int = 200
     pool: PoolSettings = field(default_factory=PoolSettings)
 
     def __post_init__(self) -> None:
