@@ -703,3 +703,23 @@ def published_signers(conn: Connection) -> list[PublishedSigner]:
         .order_by(bunker_signers.c.created_at)
     ).all()
     return [PublishedSigner(r[0], r[1], r[2]) for r in rows]
+
+
+# ---------------------------------------------------------------- cleanup
+
+
+def orphaned_remote_signers(conn: Connection) -> list[RemoteSignerRecord]:
+    """Remote-signer keys whose user identity was deleted."""
+    rows = conn.execute(
+        select(bunker_signers)
+        .outerjoin(identities, identities.c.id == bunker_signers.c.identity_id)
+        .where(identities.c.id.is_(None))
+    ).mappings()
+    return [_signer(r) for r in rows]
+
+
+def delete_bunker_state(conn: Connection, identity_id: str) -> None:
+    """Everything the bunker keeps about an identity (its key row last)."""
+    for table in (bunker_grants, bunker_connections, bunker_secrets, bunker_requests):
+        conn.execute(delete(table).where(table.c.identity_id == identity_id))
+    delete_remote_signer(conn, identity_id)

@@ -26,11 +26,13 @@ from nostr_passport.service.access import Principal
 from nostr_passport.service.audit import ERROR
 from nostr_passport.service.events import prepare_event, signed_event
 from nostr_passport.service.keys import IdentityKeys
-from nostr_passport.service.passport import Passport
+from nostr_passport.service.passport import Passport, new_request_id
 from nostr_passport.store.bunker_tables import (
     RemoteSignerRecord,
     all_remote_signers,
+    delete_bunker_state,
     insert_remote_signer,
+    orphaned_remote_signers,
     remote_signer_by_pubkey,
     remote_signer_of,
 )
@@ -136,6 +138,36 @@ class RemoteSigners:
                 raise
             return winner
         return self._remember(RemoteSigner.of(record))
+
+    def retire_orphans(self) -> list[str]:
+        """Delete the remote-signer keys (shares at the signers, then our rows) of
+        identities that were deleted; ids of the identities done. A signer that cannot
+        confirm leaves the key for the next round (Passport disables it meanwhile).
+        """
+        with self.passport.store.read() as conn:
+            orphans = orphaned_remote_signers(conn)
+        retired: list[str] = []
+        for record in orphans:
+            principal = internal_principal("bunker/cleanup")
+            try:
+                self.passport.delete_identity(
+                    principal, record.signer_identity_id, request_id=new_request_id()
+                )
+            except NotFoundError:
+                pass  # already gone (another gateway was first)
+            except PassportError as exc:
+                log.warning(
+                    "remote-signer key of %s not deleted yet: %s", record.identity_id, exc.code
+                )
+                continue
+            self._forget_state(record.identity_id)
+            with self._lock:
+                self._by_pubkey.pop(record.signer_pubkey, None)
+            retired.append(record.identity_id)
+        return retired
+
+    def _forget_state(self, identity_id: str) -> None:
+        self.passport.store.run_write(lambda conn: delete_bunker_state(conn, identity_id))
 
     def _discard(self, signer_identity_id: str, principal: Principal, request_id: str) -> None:
         try:

@@ -293,6 +293,8 @@ class BunkerService:
         while True:
             await asyncio.sleep(self.settings.refresh_seconds)
             try:
+                if await asyncio.to_thread(self.signers.retire_orphans):
+                    self._pubkeys = ()  # re-subscribe without the retired keys
                 await self.sync()
                 for request_id in await asyncio.to_thread(self._housekeeping):
                     await self.answer_decided(request_id)
