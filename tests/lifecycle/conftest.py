@@ -8,13 +8,26 @@ import pytest
 from nostr_passport.store import Store
 
 from ..service.harness import Harness, build_harness
-from ..store.databases import database_url
+from ..store.databases import BACKENDS, database_url
 
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
     """Three simulator signers behind a real Passport on SQLite."""
     with database_url("sqlite", tmp_path) as url:
+        store = Store.open(url)
+        h = build_harness(store, tmp_path)
+        try:
+            yield h
+        finally:
+            h.close()
+            store.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def any_db_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    """Three simulator signers behind a real Passport on SQLite and on PostgreSQL."""
+    with database_url(request.param, tmp_path) as url:
         store = Store.open(url)
         h = build_harness(store, tmp_path)
         try:

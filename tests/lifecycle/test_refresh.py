@@ -42,7 +42,8 @@ def sign_with_each_subset(h: Harness, identity_id: str, pubkey: str) -> None:
         h.passport.pool.mark_ok(down)
 
 
-def test_five_refreshes_keep_the_npub_and_retire_old_shares(harness: Harness) -> None:
+def test_five_refreshes_keep_the_npub_and_retire_old_shares(any_db_harness: Harness) -> None:
+    harness = any_db_harness
     identity_id, pubkey = create(harness)
     ctx = context(harness)
     old = shares_at(harness, identity_id, 0)
@@ -148,7 +149,8 @@ def test_a_crash_at_any_step_leaves_the_identity_signing(
         assert local(harness, sid).store.epochs(identity_id) == (epoch + 1,)
 
 
-def test_refresh_under_signing_load_fails_no_request(harness: Harness) -> None:
+def test_refresh_under_signing_load_fails_no_request(any_db_harness: Harness) -> None:
+    harness = any_db_harness
     identity_id, pubkey = create(harness)
     ctx = context(harness)
     with signing_load(harness, identity_id, pubkey) as load:
