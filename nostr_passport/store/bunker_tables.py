@@ -274,6 +274,20 @@ def secret_by_hash(conn: Connection, secret_hash: str) -> SecretRecord | None:
     return None if row is None else _secret(row)
 
 
+def open_secret_relays(conn: Connection, now: int) -> set[str]:
+    """Relays of bunker:// URIs not used yet: their app will send `connect` there."""
+    rows = conn.execute(
+        select(bunker_secrets.c.relays).where(
+            bunker_secrets.c.consumed_at.is_(None),
+            or_(bunker_secrets.c.expires_at.is_(None), bunker_secrets.c.expires_at > now),
+        )
+    ).scalars()
+    found: set[str] = set()
+    for text in rows:
+        found.update(_json_list(text))
+    return found
+
+
 def consume_secret(conn: Connection, secret_hash: str, client_pubkey: str, now: int) -> bool:
     """Mark the secret used by `client_pubkey`; False if it was already used (any gateway)."""
     result = conn.execute(

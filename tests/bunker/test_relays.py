@@ -124,3 +124,27 @@ def test_relay_restart_during_a_session(tmp_path: Path) -> None:
             run_async(main(), timeout=100)
     finally:
         relay.stop()
+
+
+def test_a_bunker_uri_on_a_relay_the_server_does_not_use(tmp_path: Path) -> None:
+    """`bunker uri --relay other`: the bunker listens there before the URI is handed out."""
+    main_relay = LocalTestRelay(directory=tmp_path / "main")
+    other_relay = LocalTestRelay(directory=tmp_path / "other")
+    main_relay.start()
+    other_relay.start()
+    try:
+        with running_gateway(tmp_path / "gw", (main_relay.url,)) as gateway:
+            uri = gateway.bunker_uri(relays=[other_relay.url])
+            assert other_relay.url.replace(":", "%3A").replace("/", "%2F") in uri
+
+            async def main() -> None:
+                signer = connect_signer(uri)
+                user = await signer.get_public_key_async()
+                assert user is not None and user.to_hex() == gateway.identity["pubkey"]
+                event = await signer.sign_event_async(unsigned(user, 1, "on the other relay"))
+                assert event is not None and event.verify()
+
+            run_async(main(), timeout=60)
+    finally:
+        main_relay.stop()
+        other_relay.stop()

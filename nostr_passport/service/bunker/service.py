@@ -35,6 +35,7 @@ from nostr_passport.store.bunker_tables import (
     decided_request_ids,
     expire_requests,
     forget_seen,
+    open_secret_relays,
     request_by_id,
 )
 
@@ -153,7 +154,7 @@ class BunkerService:
     def _read_state(self) -> tuple[tuple[str, ...], set[str]]:
         pubkeys = tuple(sorted(s.pubkey for s in self.signers.all()))
         with self.passport.store.read() as conn:
-            relays = active_connection_relays(conn)
+            relays = active_connection_relays(conn) | open_secret_relays(conn, self.passport.now())
         return pubkeys, relays
 
     async def sync(self) -> None:
