@@ -6,10 +6,12 @@ import itertools
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from nostr_passport.crypto import dealer
-from nostr_passport.errors import RefreshAbortedError
+from nostr_passport.errors import ConflictError, RefreshAbortedError
 from nostr_passport.service.lifecycle import refresh as refresh_module
+from nostr_passport.service.lifecycle.locks import advisory_key, identity_lifecycle_lock
 from nostr_passport.service.lifecycle.refresh import refresh_due, refresh_identity
 from nostr_passport.signer.errors import ShareNotFoundError
 from nostr_passport.store.identities import identity_by_id
@@ -212,3 +214,22 @@ def test_refresh_due_lists_identities_with_old_shares(harness: Harness) -> None:
     assert sorted(refresh_due(records, every=3600, now=made + 3600)) == sorted([first, second])
     harness.passport.set_status(harness.admin, second, "disabled")
     assert refresh_due([ctx.identity(first), ctx.identity(second)], 3600, made + 3600) == [first]
+
+
+def test_one_lifecycle_operation_per_identity_at_a_time(any_db_harness: Harness) -> None:
+    harness = any_db_harness
+    identity_id, pubkey = create(harness)
+    ctx = context(harness)
+    with identity_lifecycle_lock(harness.store, identity_id):
+        with pytest.raises(ConflictError, match="another lifecycle operation"):
+            refresh_identity(ctx, identity_id, grace_seconds=0)
+    if harness.store.kind == "postgresql":
+        # Another gateway (any other connection) holding the advisory lock.
+        with harness.store.engine.connect() as other:
+            key = advisory_key(identity_id)
+            other.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            with pytest.raises(ConflictError, match="another gateway"):
+                refresh_identity(ctx, identity_id, grace_seconds=0)
+            other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    assert refresh_identity(ctx, identity_id, grace_seconds=0).to_epoch == 1
+    sign_ok(harness, identity_id, pubkey)

@@ -31,7 +31,8 @@ from nostr_passport.signer.protocol import SignerClient
 from nostr_passport.store.tables import identity_shares
 
 from .context import LifecycleContext
-from .refresh import RefreshResult, refresh_identity, signer_ids_of
+from .locks import identity_lifecycle_lock
+from .refresh import RefreshResult, reshare_locked, signer_ids_of
 
 MIGRATE_ACTION = "identity.migrate"
 
@@ -48,6 +49,22 @@ def migrate_participant(
     sleep: Callable[[float], None] = time.sleep,
 ) -> RefreshResult:
     """Move `participant` of `identity_id` to `to_signer` (module docstring)."""
+    with identity_lifecycle_lock(ctx.store, identity_id):
+        return _migrate(
+            ctx, identity_id, participant, to_signer, actor, request_id, grace_seconds, sleep
+        )
+
+
+def _migrate(
+    ctx: LifecycleContext,
+    identity_id: str,
+    participant: int,
+    to_signer: str,
+    actor: str,
+    request_id: str,
+    grace_seconds: float | None,
+    sleep: Callable[[float], None],
+) -> RefreshResult:
     record = ctx.identity(identity_id)
     old_ids = signer_ids_of(record)
     if not 0 <= participant < record.participants:
@@ -93,15 +110,16 @@ def migrate_participant(
         raise LifecycleError(f"copying participant {participant} to {to_signer}: {exc}") from None
     new_ids = tuple(to_signer if i == participant else sid for i, sid in enumerate(old_ids))
     try:
-        return refresh_identity(
+        return reshare_locked(
             ctx,
             identity_id,
-            actor=actor,
-            request_id=request_id or f"migrate-{identity_id}-{participant}",
-            grace_seconds=grace_seconds,
-            sleep=sleep,
-            signer_ids=new_ids,
-            action=MIGRATE_ACTION,
+            actor,
+            request_id or f"migrate-{identity_id}-{participant}",
+            grace_seconds,
+            sleep,
+            time.time,
+            new_ids,
+            MIGRATE_ACTION,
         )
     except RefreshAbortedError:
         _forget_on(target, identity_id)  # the identity stays on X, untouched

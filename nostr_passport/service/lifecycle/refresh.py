@@ -44,6 +44,7 @@ from nostr_passport.store.identities import IdentityRecord
 
 from .context import LifecycleContext
 from .epochs import EpochMaterial, activate_epoch, drop_epochs
+from .locks import identity_lifecycle_lock
 from .signer_calls import delete_epoch_everywhere, describe
 
 log = logging.getLogger(__name__)
@@ -159,8 +160,27 @@ def refresh_identity(
 
     `signer_ids` (index = participant) moves participants to other signers at the new
     epoch (service/lifecycle/migration.py); each must already hold the current epoch's
-    share of its participant.
+    share of its participant. ConflictError if another lifecycle operation of this
+    identity is running (locks.py).
     """
+    with identity_lifecycle_lock(ctx.store, identity_id):
+        return reshare_locked(
+            ctx, identity_id, actor, request_id, grace_seconds, sleep, now, signer_ids, action
+        )
+
+
+def reshare_locked(
+    ctx: LifecycleContext,
+    identity_id: str,
+    actor: str,
+    request_id: str,
+    grace_seconds: float | None,
+    sleep: Callable[[float], None],
+    now: Callable[[], float],
+    signer_ids: tuple[str, ...] | None,
+    action: str,
+) -> RefreshResult:
+    """refresh_identity's work; the caller holds identity_lifecycle_lock."""
     record = ctx.identity(identity_id)
     from_epoch, to_epoch = record.epoch, record.epoch + 1
     old_ids = signer_ids_of(record)
