@@ -44,6 +44,7 @@ from nostr_passport.store.tables import identity_shares, share_attestations
 from nostr_passport.store.tenants import ensure_tenant
 
 from .context import LifecycleContext
+from .locks import identity_lifecycle_lock
 
 FORMAT = "nostr-passport-backup/1"
 BACKUP_ACTION = "identity.backup"
@@ -279,6 +280,17 @@ def restore_identity(
     store, the restored participants move to their new signers; otherwise the identity
     is recreated from the backup's public data.
     """
+    with identity_lifecycle_lock(ctx.store, backup.identity_id):
+        return _restore(ctx, backup, placements, actor, request_id)
+
+
+def _restore(
+    ctx: LifecycleContext,
+    backup: Backup,
+    placements: Mapping[int, str],
+    actor: str,
+    request_id: str,
+) -> IdentityRecord:
     backup.check_public_data()
     with ctx.store.read() as conn:
         existing = identity_by_id(conn, backup.identity_id)
