@@ -7,7 +7,13 @@ import asyncio
 import json
 
 import pytest
-from nostr_sdk import Keys, PublicKey
+from nostr_sdk import (
+    Keys,
+    PublicKey,
+    UnwrappedGift,
+    nip17_make_private_msg,
+    nip17_make_private_msg_async,
+)
 
 from nostr_passport.nostr.event import is_valid_event_dict
 from tests.relays import run_async
@@ -129,5 +135,27 @@ def test_reconnecting_with_the_same_app_key_and_uri_is_accepted(gateway: Gateway
         restarted = connect_signer(uri, keys)
         user = await restarted.get_public_key_async()
         assert isinstance(user, PublicKey)
+
+    run_async(main())
+
+
+def test_nostr_sdk_nip17_messages_through_the_bunker(gateway: Gateway) -> None:
+    """nostr-sdk's own NIP-17 code driving the NostrConnect signer: sealing uses the
+    bunker's nip44_encrypt and sign_event (kind 13), unwrapping its nip44_decrypt."""
+    uri = gateway.bunker_uri()
+    third = Keys.generate()
+
+    async def main() -> None:
+        signer = connect_signer(uri)
+        user = await signer.get_public_key_async()
+        assert user is not None
+        wrap = await nip17_make_private_msg_async(signer, third.public_key(), "to you ✉")
+        opened = UnwrappedGift.from_gift_wrap(third, wrap)
+        assert opened.sender().to_hex() == user.to_hex()
+        assert opened.rumor().content() == "to you ✉"
+        incoming = nip17_make_private_msg(third, user, "back to you ↩")
+        unwrapped = await UnwrappedGift.from_gift_wrap_async(signer, incoming)
+        assert unwrapped.sender().to_hex() == third.public_key().to_hex()
+        assert unwrapped.rumor().content() == "back to you ↩"
 
     run_async(main())
