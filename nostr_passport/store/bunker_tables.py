@@ -659,6 +659,16 @@ def claim_decided(conn: Connection, request_id: str) -> bool:
     return result.rowcount == 1
 
 
+def release_claim(conn: Connection, request: PendingRequest) -> None:
+    """executing -> approved/denied again: the claimant could not answer it."""
+    status = "denied" if request.decision == "deny" else "approved"
+    conn.execute(
+        update(bunker_requests)
+        .where(bunker_requests.c.id == request.id, bunker_requests.c.status == "executing")
+        .values(status=status)
+    )
+
+
 def finish_request(conn: Connection, request_id: str) -> None:
     conn.execute(
         update(bunker_requests).where(bunker_requests.c.id == request_id).values(status="done")

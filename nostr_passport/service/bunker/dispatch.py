@@ -58,6 +58,7 @@ from nostr_passport.store.bunker_tables import (
     insert_grants,
     insert_request,
     mark_seen,
+    release_claim,
     revoke_connection,
     save_connection,
     secret_by_hash,
@@ -181,8 +182,7 @@ class Dispatcher:
         )
         if not self._take(ctx):
             return []  # another gateway (or an earlier run) answers it
-        shared = self.signers.shared_x(signer, bytes.fromhex(client), ctx.request_id)
-        return self._answer(ctx, shared, event, None)
+        return self._answer(ctx, self._shared(ctx), event, None)
 
     def resume(self, pending: PendingRequest) -> list[Outgoing]:
         """Answer a request the owner decided on (claimed by this gateway)."""
@@ -200,14 +200,23 @@ class Dispatcher:
         )
         try:
             self._audit_key_use(ctx, {"approval": pending.id, "decision": pending.decision})
-            shared = self.signers.shared_x(signer, bytes.fromhex(ctx.client), ctx.request_id)
+            shared = self._shared(ctx)
             if pending.decision == "deny":
                 self._audit(ctx, f"bunker.{pending.method}", DENIED, {"approval": pending.id})
                 response = nip46.error(pending.rpc_id, "denied: the identity's owner refused")
-                return self._reply(ctx, shared, response, pending.reply_relays)
-            return self._answer(ctx, shared, event, pending)
-        finally:
-            self.passport.store.run_write(lambda conn: finish_request(conn, pending.id))
+                outgoing = self._reply(ctx, shared, response, pending.reply_relays)
+            else:
+                outgoing = self._answer(ctx, shared, event, pending)
+        except PassportError:
+            # Signers or store down: hand the decision back, a later round answers it
+            # (until the request is well past its expiry).
+            if self.passport.now() < pending.expires_at + self.settings.approval_ttl:
+                self.passport.store.run_write(lambda conn: release_claim(conn, pending))
+            else:
+                self.passport.store.run_write(lambda conn: finish_request(conn, pending.id))
+            raise
+        self.passport.store.run_write(lambda conn: finish_request(conn, pending.id))
+        return outgoing
 
     def connect_response(
         self, signer: RemoteSigner, client: str, relays: tuple[str, ...], secret: str
@@ -225,7 +234,7 @@ class Dispatcher:
             request_id="nip46_connect_" + secrets.token_hex(8),
         )
         self._audit_key_use(ctx, {"nostrconnect": True})
-        shared = self.signers.shared_x(signer, bytes.fromhex(client), ctx.request_id)
+        shared = self._shared(ctx)
         response = nip46.ok(secrets.token_hex(8), secret)
         return self._reply(ctx, shared, response, relays)[0]
 
@@ -250,7 +259,7 @@ class Dispatcher:
             request_id="nip46_view_" + secrets.token_hex(8),
         )
         self._audit_key_use(ctx, {"approval": pending.id, "preview_for": actor[:128]})
-        shared = self.signers.shared_x(signer, bytes.fromhex(ctx.client), ctx.request_id)
+        shared = self._shared(ctx)
         try:
             request = nip46.parse_request(open_content(event["content"], shared))
             template = _template(request)
@@ -274,6 +283,15 @@ class Dispatcher:
                 if signer is not None:
                     return signer
         return None
+
+    def _shared(self, ctx: _Context) -> bytes:
+        """Threshold ECDH of the remote-signer key with the app's key (after the audit
+        record); a failure is recorded before it propagates (no reply is possible)."""
+        try:
+            return self.signers.shared_x(ctx.signer, bytes.fromhex(ctx.client), ctx.request_id)
+        except PassportError as exc:
+            self._audit(ctx, "bunker.request", ERROR, {"error": exc.code})
+            raise
 
     def _remember(self, event_id: str) -> bool:
         """False if this process has seen the request event already (other relays)."""
