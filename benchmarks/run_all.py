@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from benchmarks import hsm, http, relay, signer, signing
+from benchmarks import hsm, http, nip46, relay, signer, signing
 
 
 def section(title: str) -> None:
@@ -61,6 +61,20 @@ def main(argv: list[str]) -> None:
     relays = relay.measure(100)
     print(json.dumps(relays))
     out["relays"] = relays
+
+    section("NIP-46 bunker (sign round trips through a local relay; ratio to HTTP signing)")
+    bunker = nip46.measure(200)
+    for name, result in bunker.items():
+        rate = result["requests_per_second"]
+        ratio = rate / web["requests_per_second"]
+        print(
+            f"{name:10} {rate:8.1f}/s  p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms"
+            f"  ratio to HTTP {ratio:.3f}"
+        )
+        out[f"nip46_{name}_sign_per_s"] = round(rate, 1)
+        out[f"nip46_{name}_p50_ms"] = round(result["p50_ms"], 2)
+        out[f"nip46_{name}_p99_ms"] = round(result["p99_ms"], 2)
+        out[f"nip46_{name}_ratio_to_http"] = round(ratio, 4)
 
     print(json.dumps(out))
 
