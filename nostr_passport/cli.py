@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 import httpx
 
 from nostr_passport import __version__
+from nostr_passport.cli_audit import AuditCliError
 from nostr_passport.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -595,6 +596,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_bunker(commands, add_remote=_add_remote, api_of=api_of)
 
+    # ---------------------------------------------------------------- audit / attest
+    from nostr_passport.cli_audit import register as register_audit
+
+    register_audit(
+        commands,
+        add_data_dir=_add_data_dir,
+        add_remote=_add_remote,
+        add_json=_add_json,
+        data_dir_of=data_dir_of,
+        api_of=api_of,
+    )
+
     # ---------------------------------------------------------------- signer
     signer = commands.add_parser("signer", help="run a FROST signer as its own process")
     sigs = signer.add_subparsers(dest="signer_command", metavar="ACTION", required=True)
@@ -636,7 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status: int = args.run(args)
-    except (CliError, PassportError) as exc:
+    except (CliError, AuditCliError, PassportError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         return 130

@@ -10,7 +10,14 @@ from pydantic import BaseModel
 import nostr_passport
 from nostr_passport.service.passport import Passport
 
-from . import routes_ceremonies, routes_health, routes_identities, routes_tokens, routes_use
+from . import (
+    routes_audit,
+    routes_ceremonies,
+    routes_health,
+    routes_identities,
+    routes_tokens,
+    routes_use,
+)
 from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .models import (
@@ -49,6 +56,7 @@ def create_app(passport: Passport, *, max_body_bytes: int = 256 * 1024) -> FastA
         routes_use.router,
         routes_tokens.router,
         routes_ceremonies.router,
+        routes_audit.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)

@@ -49,6 +49,7 @@ TOKEN_CREATE = "token.create"  # noqa: S105 - a method name
 TOKEN_LIST = "token.list"  # noqa: S105 - a method name
 TOKEN_REVOKE = "token.revoke"  # noqa: S105 - a method name
 AUDIT_READ = "audit.read"
+AUDIT_CHECKPOINT = "audit.checkpoint"
 
 USE_METHODS = frozenset(
     {GET_PUBLIC_KEY, SIGN_EVENT, NIP44_ENCRYPT, NIP44_DECRYPT, NIP04_ENCRYPT, NIP04_DECRYPT}
@@ -64,6 +65,7 @@ ALL_METHODS = USE_METHODS | {
     TOKEN_LIST,
     TOKEN_REVOKE,
     AUDIT_READ,
+    AUDIT_CHECKPOINT,
 }
 # Reading an identity's public data needs the role's permission but no method scope: a
 # token scoped to sign_event can still see which identities (in its scope) it may use.

@@ -1,0 +1,99 @@
+"""The audit log and attestations as the API and CLI serve them: authorised, tenant-aware.
+
+Reads need `audit.read` (auditor, admin). A tenant's auditor sees its tenant's records;
+proofs, consistency and checkpoints speak about the whole log, so they are for the
+installation's own tenant only. Creating a checkpoint needs `audit.checkpoint` (admin).
+
+Checkpoints are signed with an HSM key: the attestation key of the first local signer's
+provider (DESIGN: the provider's non-extractable P-256 key signs attestations and audit
+checkpoints). A gateway whose signers are all remote has no such key and says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nostr_passport.errors import ConflictError, PermissionDeniedError
+from nostr_passport.hsm.provider import HsmProvider
+from nostr_passport.signer.local import LocalSigner
+
+from . import access, audit_commands
+from .access import Principal
+from .passport import Passport
+
+
+def audit_provider_of(passport: Passport) -> HsmProvider | None:
+    """The HSM provider whose attestation key signs checkpoints (first local signer)."""
+    for signer_id in passport.pool.ids:
+        client: object = passport.pool.client(signer_id)
+        client = getattr(client, "inner", client)  # unwrap the coalescing wrapper
+        if isinstance(client, LocalSigner):
+            return client.provider
+    return None
+
+
+def _require(passport: Passport, principal: Principal, method: str, request_id: str) -> None:
+    passport._authorize(principal, method, request_id)
+
+
+def _require_installation(principal: Principal) -> None:
+    if principal.tenant_id != access.SYSTEM_TENANT:
+        raise PermissionDeniedError("whole-log proofs are for the installation's tenant only")
+
+
+def records(
+    passport: Passport,
+    principal: Principal,
+    *,
+    start: int,
+    limit: int,
+    identity_id: str | None,
+    request_id: str,
+) -> dict[str, Any]:
+    _require(passport, principal, access.AUDIT_READ, request_id)
+    tenant = None if principal.tenant_id == access.SYSTEM_TENANT else principal.tenant_id
+    return audit_commands.records_page(
+        passport.store, start=start, limit=limit, identity_id=identity_id, tenant_id=tenant
+    )
+
+
+def latest_checkpoint(passport: Passport, principal: Principal, request_id: str) -> dict[str, Any]:
+    _require(passport, principal, access.AUDIT_READ, request_id)
+    _require_installation(principal)
+    return audit_commands.latest_checkpoint_view(passport.store)
+
+
+def proof(
+    passport: Passport, principal: Principal, index: int, size: int | None, request_id: str
+) -> dict[str, Any]:
+    _require(passport, principal, access.AUDIT_READ, request_id)
+    _require_installation(principal)
+    return audit_commands.proof_view(passport.store, index, tree_size=size)
+
+
+def consistency(
+    passport: Passport, principal: Principal, old: int, new: int, request_id: str
+) -> dict[str, Any]:
+    _require(passport, principal, access.AUDIT_READ, request_id)
+    _require_installation(principal)
+    return audit_commands.consistency_view(passport.store, old, new)
+
+
+def create_checkpoint(passport: Passport, principal: Principal, request_id: str) -> dict[str, Any]:
+    _require(passport, principal, access.AUDIT_CHECKPOINT, request_id)
+    _require_installation(principal)
+    provider = audit_provider_of(passport)
+    if provider is None:
+        raise ConflictError("no local signer's HSM to sign audit checkpoints with")
+    return audit_commands.checkpoint_command(passport.store, provider)
+
+
+def attestation(
+    passport: Passport, principal: Principal, identity_id: str, request_id: str
+) -> dict[str, Any]:
+    _require(passport, principal, access.IDENTITY_READ, request_id)
+    access.require_identity_scope(principal, identity_id)
+    passport._visible_identity(principal, identity_id)
+    return audit_commands.attestation_view(
+        passport.store, identity_id, audit_provider=audit_provider_of(passport)
+    )
