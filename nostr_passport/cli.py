@@ -176,11 +176,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  API: http://{host}:{port}/docs  (OpenAPI at /openapi.json)", flush=True)
     if relays:
         print(f"  NIP-46 bunker on {', '.join(relays)}", flush=True)
+    schedule = _checkpoint_schedule(passport, config)
     try:
         uvicorn.run(app, host=host, port=port, log_level=args.log_level, access_log=False)
     finally:
+        if schedule is not None:
+            schedule.stop()
         passport.close()
     return 0
+
+
+def _checkpoint_schedule(passport: Any, config: Any) -> Any:
+    """Start signing audit checkpoints every audit.checkpoint_every seconds (0: never)."""
+    from nostr_passport.service.audit_access import audit_provider_of
+    from nostr_passport.service.audit_schedule import CheckpointSchedule
+
+    every = config.settings.audit.checkpoint_every
+    if every <= 0:
+        return None
+    provider = audit_provider_of(passport)
+    if provider is None:
+        warn("no audit provider and no local signer: audit checkpoints only on demand")
+        return None
+    schedule = CheckpointSchedule(passport.store, provider, every, passport.audit_log_id)
+    schedule.start()
+    print(f"  audit checkpoints every {every:g} s", flush=True)
+    return schedule
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:

@@ -62,6 +62,17 @@ class StoreSettings(_Section):
         return url
 
 
+def _provider_table(provider: dict[str, Any]) -> dict[str, Any]:
+    """`provider` if hsm.ProviderConfig.from_mapping accepts it; ValueError otherwise."""
+    from nostr_passport.hsm import ProviderConfig
+
+    try:
+        ProviderConfig.from_mapping(provider)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return provider
+
+
 class LocalSignerSettings(_Section):
     """A signer running inside the gateway process (the embedded default)."""
 
@@ -94,6 +105,25 @@ class HttpSignerSettings(_Section):
 
 
 SignerSettings = Annotated[LocalSignerSettings | HttpSignerSettings, Field(discriminator="kind")]
+
+
+class AuditSettings(_Section):
+    """The audit log's checkpoints (docs/audit.md): who signs them, how often."""
+
+    # The audit provider (a provider table like a signer's): its attestation key signs
+    # checkpoints and nothing else. None: the first local signer's provider (older
+    # data directories); `init` writes an own SoftHSM2 token "np-audit".
+    provider: dict[str, Any] | None = None
+    # Seconds between scheduled checkpoints in `serve` (0: on demand only).
+    checkpoint_every: float = Field(default=300.0, ge=0)
+    log_id: str = Field(default="nostr-passport", min_length=1, max_length=128)
+
+    @field_validator("provider")
+    @classmethod
+    def _provider_parses(cls, provider: dict[str, Any] | None) -> dict[str, Any] | None:
+        if provider is None:
+            return None
+        return _provider_table(provider)
 
 
 class LimitsSettings(_Section):
@@ -161,6 +191,7 @@ class Settings(BaseSettings):
     signing: SigningSettings = SigningSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     relays: RelaysSettings = RelaysSettings()
+    audit: AuditSettings = AuditSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -23,7 +23,10 @@ from .passport import Passport
 
 
 def audit_provider_of(passport: Passport) -> HsmProvider | None:
-    """The HSM provider whose attestation key signs checkpoints (first local signer)."""
+    """The HSM provider whose attestation key signs checkpoints: the [audit] provider,
+    else (data directories from before it) the first local signer's provider."""
+    if passport.audit_provider is not None:
+        return passport.audit_provider
     for signer_id in passport.pool.ids:
         client: object = passport.pool.client(signer_id)
         client = getattr(client, "inner", client)  # unwrap the coalescing wrapper
@@ -85,7 +88,7 @@ def create_checkpoint(passport: Passport, principal: Principal, request_id: str)
     provider = audit_provider_of(passport)
     if provider is None:
         raise ConflictError("no local signer's HSM to sign audit checkpoints with")
-    return audit_commands.checkpoint_command(passport.store, provider)
+    return audit_commands.checkpoint_command(passport.store, provider, log_id=passport.audit_log_id)
 
 
 def attestation(
@@ -95,5 +98,8 @@ def attestation(
     access.require_identity_scope(principal, identity_id)
     passport._visible_identity(principal, identity_id)
     return audit_commands.attestation_view(
-        passport.store, identity_id, audit_provider=audit_provider_of(passport)
+        passport.store,
+        identity_id,
+        audit_provider=audit_provider_of(passport),
+        log_id=passport.audit_log_id,
     )

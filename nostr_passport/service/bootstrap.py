@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 ProviderChoice = Literal["auto", "softhsm2", "simulator"]
 SIGNER_COUNT = 3
 SOFTHSM_DIR = "softhsm"
+AUDIT_TOKEN_LABEL = "np-audit"  # noqa: S105 - an HSM token label, not a secret
 COORDINATOR_KEY_FILE = "coordinator.key"
 
 SIMULATOR_WARNING = (
@@ -112,6 +113,29 @@ def _softhsm_signers(data_dir: Path) -> list[dict[str, Any]]:
     return signers
 
 
+def _softhsm_audit(data_dir: Path) -> dict[str, Any]:
+    """A 4th SoftHSM2 token, "np-audit", whose key signs audit checkpoints only.
+
+    Created with the signers' tokens, before any PKCS#11 provider opens in this process.
+    """
+    from nostr_passport.hsm.softhsm import init_token
+
+    pin = secrets.token_urlsafe(18)
+    init_token(data_dir / SOFTHSM_DIR, AUDIT_TOKEN_LABEL, pin, so_pin=secrets.token_urlsafe(18))
+    return {
+        "kind": "pkcs11",
+        "name": "softhsm-audit",
+        "profile": "softhsm2",
+        "token_label": AUDIT_TOKEN_LABEL,
+        "user_pin": pin,
+        "softhsm2_conf": f"{SOFTHSM_DIR}/softhsm2.conf",
+    }
+
+
+def _simulator_audit() -> dict[str, Any]:
+    return {"kind": "simulator", "name": "simulator-audit", "state_dir": "audit/hsm"}
+
+
 def _simulator_signers() -> list[dict[str, Any]]:
     return [
         {
@@ -129,7 +153,12 @@ def _simulator_signers() -> list[dict[str, Any]]:
 
 
 def config_document(
-    signers: list[dict[str, Any]], *, store_url: str | None, host: str, port: int
+    signers: list[dict[str, Any]],
+    *,
+    store_url: str | None,
+    host: str,
+    port: int,
+    audit_provider: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     store: dict[str, Any] = {} if store_url is None else {"url": store_url}
     return {
@@ -149,6 +178,7 @@ def config_document(
         },
         "rate_limit": {"enabled": True, "requests_per_second": 50.0, "burst": 100},
         "relays": {"urls": []},
+        **({} if audit_provider is None else {"audit": {"provider": audit_provider}}),
         "signers": signers,
     }
 
@@ -200,15 +230,19 @@ def _initialise(
     use_softhsm = provider == "softhsm2" or (provider == "auto" and softhsm2_available())
     if use_softhsm:
         signers = _softhsm_signers(data_dir)
+        audit_provider = _softhsm_audit(data_dir)
         kind = "softhsm2"
     else:
         signers = _simulator_signers()
+        audit_provider = _simulator_audit()
         kind = "simulator"
         warnings.append(SIMULATOR_WARNING)
     key_path = data_dir / COORDINATOR_KEY_FILE
     if not key_path.exists():
         _write_private(key_path, _coordinator_key_pem())
-    document = config_document(signers, store_url=store_url, host=host, port=port)
+    document = config_document(
+        signers, store_url=store_url, host=host, port=port, audit_provider=audit_provider
+    )
     path = data_dir / CONFIG_FILE_NAME
     config = Config(data_dir=data_dir, path=path, settings=settings_from(document, path))
     passport = open_gateway(config)

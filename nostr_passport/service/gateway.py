@@ -14,6 +14,7 @@ from typing import Any
 
 from nostr_passport.config import Config, HttpSignerSettings, LocalSignerSettings, Settings
 from nostr_passport.errors import ConfigError
+from nostr_passport.hsm.provider import HsmProvider
 from nostr_passport.signer.protocol import SignerClient
 from nostr_passport.store import Store
 
@@ -79,7 +80,12 @@ def assemble(
 
 def provider_mapping(config: Config, signer: LocalSignerSettings) -> dict[str, Any]:
     """The signer's provider table with paths made absolute (relative to the data dir)."""
-    mapping = dict(signer.provider)
+    return resolved_provider(config, signer.provider)
+
+
+def resolved_provider(config: Config, provider: Mapping[str, Any]) -> dict[str, Any]:
+    """A provider table with paths made absolute (relative to the data dir)."""
+    mapping = dict(provider)
     for key in ("state_dir", "softhsm2_conf", "kms_pkcs11_config"):
         value = mapping.get(key)
         if isinstance(value, str) and value:
@@ -157,15 +163,39 @@ def signer_clients(config: Config) -> tuple[dict[str, SignerClient], dict[str, S
     return clients, endpoints
 
 
+def open_audit_provider(config: Config) -> HsmProvider | None:
+    """The [audit] provider (its attestation key signs checkpoints), or None if unset."""
+    from nostr_passport.hsm import ProviderConfig, open_provider
+
+    table = config.settings.audit.provider
+    if table is None:
+        return None
+    provider_config = ProviderConfig.from_mapping(resolved_provider(config, table))
+    if provider_config.kind == "simulator":
+        log.warning("audit checkpoints are signed by the HSM simulator, not an HSM")
+    return open_provider(provider_config)
+
+
 def open_gateway(config: Config) -> Passport:
-    """Store migrated, signers opened and registered: ready to serve."""
+    """Store migrated, signers and the audit provider opened, signers registered."""
     store = Store.open(config.store_url)
     try:
         clients, endpoints = signer_clients(config)
     except BaseException:
         store.close()
         raise
+    try:
+        audit_provider = open_audit_provider(config)
+    except BaseException:
+        for client in clients.values():
+            closer = getattr(client, "close", None)
+            if callable(closer):
+                closer()
+        store.close()
+        raise
     passport = assemble(store, clients, config.settings, endpoints=endpoints)
+    passport.audit_provider = audit_provider
+    passport.audit_log_id = config.settings.audit.log_id
     unreachable = passport.register_signers()
     for signer_id, reason in sorted(unreachable.items()):
         log.warning("signer %s unreachable at start: %s", signer_id, reason)

@@ -32,6 +32,7 @@ from nostr_passport.errors import (
     PermissionDeniedError,
     SignersUnavailableError,
 )
+from nostr_passport.hsm.provider import HsmProvider
 from nostr_passport.nostr import nip04, nip44
 from nostr_passport.signer.protocol import SignerClient, SignerInfo
 from nostr_passport.store import Store
@@ -161,6 +162,10 @@ class Passport:
         self.signer_timeout = signer_timeout
         self.record_sessions = record_sessions
         self._clock = clock
+        # The HSM whose attestation key signs audit checkpoints (open_gateway sets it from
+        # the [audit] config; None: the first local signer's provider), and the log's id.
+        self.audit_provider: HsmProvider | None = None
+        self.audit_log_id = "nostr-passport"
 
     def now(self) -> int:
         return int(self._clock())
@@ -840,6 +845,8 @@ class Passport:
 
     def close(self) -> None:
         self.pool.close()
+        if self.audit_provider is not None:
+            self.audit_provider.close()
         self.store.close()
 
 
