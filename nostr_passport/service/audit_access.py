@@ -19,6 +19,7 @@ from nostr_passport.signer.local import LocalSigner
 
 from . import access, audit_commands
 from .access import Principal
+from .audit import iso_time
 from .passport import Passport
 
 
@@ -52,11 +53,22 @@ def records(
     limit: int,
     identity_id: str | None,
     request_id: str,
+    actor: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
 ) -> dict[str, Any]:
+    """A page of records; `since` (inclusive) and `until` (exclusive) are unix seconds."""
     _require(passport, principal, access.AUDIT_READ, request_id)
     tenant = None if principal.tenant_id == access.SYSTEM_TENANT else principal.tenant_id
     return audit_commands.records_page(
-        passport.store, start=start, limit=limit, identity_id=identity_id, tenant_id=tenant
+        passport.store,
+        start=start,
+        limit=limit,
+        identity_id=identity_id,
+        tenant_id=tenant,
+        actor=actor,
+        since=None if since is None else iso_time(since),
+        until=None if until is None else iso_time(until),
     )
 
 

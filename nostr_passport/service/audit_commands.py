@@ -88,8 +88,15 @@ def records_page(
     limit: int = 100,
     identity_id: str | None = None,
     tenant_id: str | None = None,
+    actor: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> dict[str, Any]:
-    """Records with index >= start, as stored (no repair), and the cursor of the next page."""
+    """Records with index >= start, as stored (no repair), and the cursor of the next page.
+
+    Filters: identity, tenant, actor, and time (`since` inclusive, `until` exclusive, both
+    ISO-8601 UTC with milliseconds as records carry it, so they compare as strings).
+    """
     _page_limit(limit)
     query = (
         select(audit_log).where(audit_log.c.idx >= start).order_by(audit_log.c.idx).limit(limit + 1)
@@ -98,6 +105,12 @@ def records_page(
         query = query.where(audit_log.c.identity_id == identity_id)
     if tenant_id is not None:
         query = query.where(audit_log.c.tenant_id == tenant_id)
+    if actor is not None:
+        query = query.where(audit_log.c.actor == actor)
+    if since is not None:
+        query = query.where(audit_log.c.time >= since)
+    if until is not None:
+        query = query.where(audit_log.c.time < until)
     with store.read() as conn:
         rows = conn.execute(query).mappings().all()
         size = audit_size(conn)
