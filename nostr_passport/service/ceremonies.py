@@ -77,6 +77,7 @@ from .ceremony_registry import (
     material_digest,
     refuse_secrets,
 )
+from .lifecycle_executors import register_lifecycle_executors
 from .passport import Passport, new_request_id
 
 PROPOSE = "ceremony.propose"
@@ -173,6 +174,7 @@ class Ceremonies:
         self.policy = policy or CeremonyPolicy()
         if registry is None:
             register_builtin_executors(REGISTRY)
+            register_lifecycle_executors(REGISTRY)
             registry = REGISTRY
         self.registry = registry
         self._clock = clock
