@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from .models import CreateIdentityBody
 from .render import deletion_json, identity_json
 from .request import body_schema, json_body, passport_of, principal_of, request_id_of, validated
+from .routes_ceremonies import ceremonies_of
 
 router = APIRouter(prefix="/v1/identities", tags=["identities"])
 
@@ -88,6 +89,8 @@ async def delete_identity(
 ) -> dict[str, Any]:
     principal = await principal_of(request)
     passport = passport_of(request)
+    ceremonies = ceremonies_of(request)
+    await run_in_threadpool(lambda: ceremonies.require_ceremony(principal, "delete_identity"))
     report = await run_in_threadpool(
         lambda: passport.delete_identity(
             principal, identity_id, force=force, request_id=request_id_of(request)

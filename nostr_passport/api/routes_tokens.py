@@ -14,6 +14,7 @@ from nostr_passport.store.tokens import TokenScopes
 from .models import CreateTokenBody
 from .render import issued_token_json, token_json
 from .request import body_schema, json_body, passport_of, principal_of, request_id_of, validated
+from .routes_ceremonies import ceremonies_of
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
@@ -38,6 +39,11 @@ async def create_token(request: Request) -> JSONResponse:
         methods=None if body.scopes.methods is None else tuple(body.scopes.methods),
         kinds=None if body.scopes.kinds is None else tuple(body.scopes.kinds),
     )
+    if body.role == "admin":
+        ceremonies = ceremonies_of(request)
+        await run_in_threadpool(
+            lambda: ceremonies.require_ceremony(principal, "create_admin_token")
+        )
     issued = await run_in_threadpool(
         lambda: passport.create_token(
             principal,
