@@ -696,7 +696,7 @@ class Passport:
     ) -> str:
         request_id = request_id or new_request_id()
         payload = _ciphertext(ciphertext)
-        details = {"ciphertext_sha256": hashlib.sha256(payload.encode()).hexdigest()}
+        details = _ciphertext_details(payload)
         shared = self._shared_x(
             principal, identity_id, access.NIP44_DECRYPT, peer, request_id, details
         )
@@ -727,7 +727,7 @@ class Passport:
     ) -> str:
         request_id = request_id or new_request_id()
         payload = _ciphertext(ciphertext)
-        details = {"ciphertext_sha256": hashlib.sha256(payload.encode()).hexdigest()}
+        details = _ciphertext_details(payload)
         shared = self._shared_x(
             principal, identity_id, access.NIP04_DECRYPT, peer, request_id, details
         )
@@ -868,6 +868,11 @@ def _plaintext(value: object) -> str:
     if not value or len(value.encode("utf-8")) > MAX_PLAINTEXT_BYTES:
         raise BadRequestError(f"plaintext must be 1 to {MAX_PLAINTEXT_BYTES} bytes of UTF-8")
     return value
+
+
+def _ciphertext_details(payload: str) -> dict[str, Any]:
+    """What the audit log keeps of a decrypt request: a hash, never the payload."""
+    return {"ciphertext_sha256": hashlib.sha256(payload.encode()).hexdigest()}
 
 
 def _ciphertext(value: object) -> str:
