@@ -25,24 +25,24 @@ if TYPE_CHECKING:
     from .access import Principal
     from .passport import Passport
 
-# The sensitive operations the design names (section 4.7). Each needs an executor
-# registered by the module that implements it before it can be proposed.
-RESTORE = "restore"
+# The sensitive operations the design names (section 4.7), one name each everywhere: the
+# registry, the executors, the config's [ceremonies.required] table and the audit log.
+# Each needs an executor registered by the module that implements it before it can be
+# proposed (tests/ceremonies check that every one of them is registered).
+RESTORE_IDENTITY = "restore_identity"
 DELETE_IDENTITY = "delete_identity"
 IMPORT_IDENTITY = "import_identity"
-PROVIDER_MIGRATION = "provider_migration"
-KEK_DESTRUCTION = "kek_destruction"
-THRESHOLD_CHANGE = "threshold_change"
-SIGNER_SET_CHANGE = "signer_set_change"
+MIGRATE_PARTICIPANT = "migrate_participant"  # provider migration, one share at a time
+DESTROY_KEK = "destroy_kek"  # KEK rotation: new KEK, rewrap, destroy the old one
+RESHAPE_IDENTITY = "reshape_identity"  # threshold or signer-set change
 CREATE_ADMIN_TOKEN = "create_admin_token"  # noqa: S105 - an operation name
 SENSITIVE_OPERATIONS = (
-    RESTORE,
+    RESTORE_IDENTITY,
     DELETE_IDENTITY,
     IMPORT_IDENTITY,
-    PROVIDER_MIGRATION,
-    KEK_DESTRUCTION,
-    THRESHOLD_CHANGE,
-    SIGNER_SET_CHANGE,
+    MIGRATE_PARTICIPANT,
+    DESTROY_KEK,
+    RESHAPE_IDENTITY,
     CREATE_ADMIN_TOKEN,
 )
 

@@ -19,17 +19,17 @@ from typing import Any
 from nostr_passport.errors import BadRequestError
 
 from .ceremony_registry import (
+    DESTROY_KEK,
+    IMPORT_IDENTITY,
     MATERIAL_HASH_PARAM,
+    MIGRATE_PARTICIPANT,
+    RESTORE_IDENTITY,
     CeremonyRegistry,
     Execution,
     ExecutionResult,
     register_executor,
 )
 
-RESTORE_IDENTITY = "restore_identity"
-IMPORT_IDENTITY = "import_identity"
-MIGRATE_PARTICIPANT = "migrate_participant"
-DESTROY_KEK = "destroy_kek"
 _MAX_ID = 64
 
 
