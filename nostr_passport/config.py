@@ -174,6 +174,51 @@ class RelaysSettings(_Section):
         return urls
 
 
+class CeremoniesSettings(_Section):
+    """M-of-N admin approvals for sensitive operations (docs/ceremonies.md).
+
+    M is capped by the tenant's active admins, so a single-admin installation still works
+    (bootstrap); from two admins on, every sensitive operation needs `required` of them.
+    """
+
+    default_required: int = Field(default=2, ge=1, le=100)
+    # Per operation (names as in docs/ceremonies.md), e.g. {destroy_kek = 3}.
+    required: dict[str, int] = Field(default_factory=dict)
+    # How long a proposal stays open for approvals (seconds), by default and per operation.
+    ttl_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    ttl: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("required")
+    @classmethod
+    def _approvals(cls, value: dict[str, int]) -> dict[str, int]:
+        return _per_operation(value, 1, 100)
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttls(cls, value: dict[str, int]) -> dict[str, int]:
+        return _per_operation(value, 60, 30 * 86_400)
+
+
+def _per_operation(value: dict[str, int], low: int, high: int) -> dict[str, int]:
+    for name, number in value.items():
+        if not re.match(r"^[a-z][a-z0-9_]{0,63}$", name):
+            raise ValueError(f"{name!r} is not an operation name")
+        if isinstance(number, bool) or not low <= number <= high:
+            raise ValueError(f"{name}: {number} is not between {low} and {high}")
+    return value
+
+
+class RotationSettings(_Section):
+    """Scheduled key hygiene in `serve` (docs/lifecycle.md); 0 turns a schedule off."""
+
+    # Seconds between share refreshes of each active identity (same npub, new shares).
+    refresh_every: float = Field(default=0.0, ge=0)
+    # Seconds between KEK rotations of each signer (new KEK, rewrap, old KEK destroyed).
+    kek_rotate_every: float = Field(default=0.0, ge=0)
+    # How often the schedule looks for due work.
+    check_every: float = Field(default=60.0, gt=0, le=86_400)
+
+
 class Settings(BaseSettings):
     """The whole configuration. Built by `load_config`, never directly."""
 
@@ -192,6 +237,8 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     relays: RelaysSettings = RelaysSettings()
     audit: AuditSettings = AuditSettings()
+    ceremonies: CeremoniesSettings = CeremoniesSettings()
+    rotation: RotationSettings = RotationSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -387,4 +434,19 @@ def static_problems(config: Config) -> list[str]:
                 problems.append(f"{where}.softhsm2_conf: {provider.softhsm2_conf} does not exist")
         if config.production and provider.kind == "pkcs11" and provider.profile == "softhsm2":
             problems.append(f"{where}: SoftHSM2 is a software token, not an HSM (production mode)")
+    problems.extend(_ceremony_problems(settings.ceremonies))
+    return problems
+
+
+def _ceremony_problems(ceremonies: CeremoniesSettings) -> list[str]:
+    from nostr_passport.service.ceremony_registry import SENSITIVE_OPERATIONS
+
+    problems = []
+    for table in ("required", "ttl"):
+        for name in getattr(ceremonies, table):
+            if name not in SENSITIVE_OPERATIONS:
+                problems.append(
+                    f"ceremonies.{table}.{name}: unknown operation "
+                    f"(known: {', '.join(SENSITIVE_OPERATIONS)})"
+                )
     return problems

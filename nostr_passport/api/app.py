@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 import nostr_passport
+from nostr_passport.service.ceremonies import Ceremonies, CeremonyPolicy
 from nostr_passport.service.passport import Passport
 
 from . import (
@@ -15,17 +16,20 @@ from . import (
     routes_ceremonies,
     routes_health,
     routes_identities,
+    routes_signers,
     routes_tokens,
     routes_use,
 )
 from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .models import (
+    BackupBody,
     CreateIdentityBody,
     CreateTokenBody,
     DecryptBody,
     EncryptBody,
     EventTemplateBody,
+    RotateKekBody,
     SignBatchBody,
 )
 from .request import RequestIdMiddleware
@@ -37,10 +41,17 @@ BODY_MODELS: tuple[type[BaseModel], ...] = (
     EncryptBody,
     DecryptBody,
     CreateTokenBody,
+    BackupBody,
+    RotateKekBody,
 )
 
 
-def create_app(passport: Passport, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
+def create_app(
+    passport: Passport,
+    *,
+    max_body_bytes: int = 256 * 1024,
+    ceremony_policy: CeremonyPolicy | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="NostrPassport",
         version=nostr_passport.__version__,
@@ -49,6 +60,8 @@ def create_app(passport: Passport, *, max_body_bytes: int = 256 * 1024) -> FastA
         redoc_url=None,
     )
     app.state.passport = passport
+    if ceremony_policy is not None:
+        app.state.ceremonies = Ceremonies(passport, policy=ceremony_policy)
     install_error_handlers(app)
     for router in (
         routes_health.router,
@@ -56,6 +69,7 @@ def create_app(passport: Passport, *, max_body_bytes: int = 256 * 1024) -> FastA
         routes_use.router,
         routes_tokens.router,
         routes_ceremonies.router,
+        routes_signers.router,
         routes_audit.router,
     ):
         app.include_router(router)

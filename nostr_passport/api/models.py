@@ -15,6 +15,11 @@ class CreateIdentityBody(_Body):
     threshold: StrictInt = Field(default=2, description="signers needed to sign (t)")
     participants: StrictInt = Field(default=3, description="shares, one per signer (n)")
     label: StrictStr | None = Field(default=None, max_length=200)
+    keygen: Literal["dkg", "dealer"] | None = Field(
+        default=None,
+        description="dkg (ChillDKG: no HSM ever holds the whole key) or dealer (one HSM "
+        "deals the shares); absent: dkg when every chosen signer supports it",
+    )
 
 
 class EventTemplateBody(_Body):
@@ -59,4 +64,24 @@ class CreateTokenBody(_Body):
         default=None,
         pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
         description="default tenant admins only",
+    )
+
+
+class BackupBody(_Body):
+    to: dict[StrictStr, StrictStr] = Field(
+        min_length=1,
+        max_length=255,
+        description="participant number -> target: a registered signer id or a transport "
+        'public key (hex), e.g. {"0": "signer-d", "1": "4e50544b..."}',
+    )
+    allow_software: bool = Field(
+        default=False,
+        description="allow targets that keep keys in software (simulator, SoftHSM2, or a "
+        "key no registered signer has)",
+    )
+
+
+class RotateKekBody(_Body):
+    signers: list[StrictStr] | None = Field(
+        default=None, min_length=1, max_length=255, description="default: every signer"
     )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from nostr_passport.nostr.nip19 import npub_encode
+from nostr_passport.service.lifecycle.refresh import RefreshResult
 from nostr_passport.service.passport import DeletionReport, Readiness
 from nostr_passport.service.views import IdentityView, IssuedToken, TokenView
+from nostr_passport.signer.protocol import KekRotation
+from nostr_passport.store.signers import SignerRecord
 from nostr_passport.store.tokens import TokenScopes
 
 
@@ -85,4 +90,46 @@ def readiness_json(report: Readiness) -> dict[str, Any]:
             "unhealthy": report.unhealthy_signers,
             "required": report.required_signers,
         },
+    }
+
+
+def refresh_json(result: RefreshResult) -> dict[str, Any]:
+    return {
+        "id": result.identity_id,
+        "pubkey": result.pubkey,
+        "npub": npub_encode(bytes.fromhex(result.pubkey)),
+        "from_epoch": result.from_epoch,
+        "to_epoch": result.to_epoch,
+        "signers": list(result.signer_ids),
+        "leftovers": list(result.leftovers),
+    }
+
+
+def signer_json(record: SignerRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "url": record.url,
+        "provider_kind": record.provider_kind,
+        "vendor": record.vendor,
+        "model": record.model,
+        "serial": record.serial,
+        "simulated": record.simulated,
+        "supports_dkg": record.supports_dkg,
+        "transport_public_key": record.transport_public_key,
+        "attestation_public_key": record.attestation_public_key,
+        "registered_at": record.registered_at,
+    }
+
+
+def kek_rotations_json(done: Mapping[str, KekRotation]) -> dict[str, Any]:
+    return {
+        "rotated": {
+            sid: {
+                "new_kek_id": r.new_kek_id,
+                "destroyed_kek_ids": list(r.destroyed_kek_ids),
+                "rewrapped": r.rewrapped,
+            }
+            for sid, r in done.items()
+        }
     }

@@ -1,15 +1,18 @@
-"""Identity routes: create, list, show, disable, enable, delete."""
+"""Identity routes: create, list, show, disable, enable, delete, refresh, backup."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from .models import CreateIdentityBody
-from .render import deletion_json, identity_json
+from nostr_passport.service import lifecycle_ops
+
+from .models import BackupBody, CreateIdentityBody
+from .render import deletion_json, identity_json, refresh_json
 from .request import body_schema, json_body, passport_of, principal_of, request_id_of, validated
 from .routes_ceremonies import ceremonies_of
 
@@ -19,7 +22,7 @@ router = APIRouter(prefix="/v1/identities", tags=["identities"])
 @router.post(
     "",
     status_code=201,
-    summary="Create an identity (dealer keygen across t-of-n signers)",
+    summary="Create a t-of-n identity (ChillDKG among the signers, or dealer keygen)",
     openapi_extra=body_schema(CreateIdentityBody),
 )
 async def create_identity(request: Request) -> JSONResponse:
@@ -32,6 +35,7 @@ async def create_identity(request: Request) -> JSONResponse:
             threshold=body.threshold,
             participants=body.participants,
             label=body.label,
+            keygen=body.keygen,
             request_id=request_id_of(request),
         )
     )
@@ -97,3 +101,42 @@ async def delete_identity(
         )
     )
     return deletion_json(report)
+
+
+@router.post(
+    "/{identity_id}/refresh",
+    summary="Refresh every share (same npub; the old shares stop working)",
+)
+async def refresh_identity(request: Request, identity_id: str) -> dict[str, Any]:
+    principal = await principal_of(request)
+    passport = passport_of(request)
+    result = await run_in_threadpool(
+        lifecycle_ops.refresh, passport, principal, identity_id, request_id_of(request)
+    )
+    return refresh_json(result)
+
+
+@router.post(
+    "/{identity_id}/backup",
+    summary="Back up shares sealed to other HSMs' transport keys (never in the clear)",
+    openapi_extra=body_schema(BackupBody),
+)
+async def backup_identity(request: Request, identity_id: str) -> JSONResponse:
+    principal = await principal_of(request)
+    body = validated(BackupBody, await json_body(request))
+    passport = passport_of(request)
+
+    def run() -> bytes:
+        targets = lifecycle_ops.backup_targets(passport, body.to)
+        backup = lifecycle_ops.backup(
+            passport,
+            principal,
+            identity_id,
+            targets,
+            allow_software=body.allow_software,
+            request_id=request_id_of(request),
+        )
+        return backup.to_json()
+
+    document = await run_in_threadpool(run)
+    return JSONResponse(json.loads(document))

@@ -1,9 +1,11 @@
 """Access control, in one place: who a bearer token is, and what it may do.
 
 Roles (per tenant):
-- admin: everything, including tokens and deleting identities;
-- operator: create, list, show, disable and enable identities, and use them;
-- auditor: read-only (identities, tokens' metadata, the audit log), never uses a key;
+- admin: everything, including tokens, deleting identities and rotating KEKs;
+- operator: create, list, show, disable, enable, refresh and back up identities, and use
+  them; list signers;
+- auditor: read-only (identities, signers, tokens' metadata, the audit log), never uses
+  a key;
 - app: uses identities (sign, encrypt, decrypt, read the public key), nothing else.
 
 Any token may carry scopes (app tokens normally do): a list of identities, of methods
@@ -50,6 +52,10 @@ TOKEN_LIST = "token.list"  # noqa: S105 - a method name
 TOKEN_REVOKE = "token.revoke"  # noqa: S105 - a method name
 AUDIT_READ = "audit.read"
 AUDIT_CHECKPOINT = "audit.checkpoint"
+IDENTITY_REFRESH = "identity.refresh"
+IDENTITY_BACKUP = "identity.backup"
+SIGNER_LIST = "signer.list"
+SIGNER_KEK_ROTATE = "signer.kek_rotate"
 
 USE_METHODS = frozenset(
     {GET_PUBLIC_KEY, SIGN_EVENT, NIP44_ENCRYPT, NIP44_DECRYPT, NIP04_ENCRYPT, NIP04_DECRYPT}
@@ -66,6 +72,10 @@ ALL_METHODS = USE_METHODS | {
     TOKEN_REVOKE,
     AUDIT_READ,
     AUDIT_CHECKPOINT,
+    IDENTITY_REFRESH,
+    IDENTITY_BACKUP,
+    SIGNER_LIST,
+    SIGNER_KEK_ROTATE,
 }
 # Reading an identity's public data needs the role's permission but no method scope: a
 # token scoped to sign_event can still see which identities (in its scope) it may use.
@@ -76,8 +86,19 @@ SCOPABLE_METHODS = ALL_METHODS
 ROLE_METHODS: dict[Role, frozenset[str]] = {
     "admin": ALL_METHODS,
     "operator": USE_METHODS
-    | {IDENTITY_CREATE, IDENTITY_LIST, IDENTITY_READ, IDENTITY_DISABLE, IDENTITY_ENABLE},
-    "auditor": frozenset({GET_PUBLIC_KEY, IDENTITY_LIST, IDENTITY_READ, TOKEN_LIST, AUDIT_READ}),
+    | {
+        IDENTITY_CREATE,
+        IDENTITY_LIST,
+        IDENTITY_READ,
+        IDENTITY_DISABLE,
+        IDENTITY_ENABLE,
+        IDENTITY_REFRESH,
+        IDENTITY_BACKUP,
+        SIGNER_LIST,
+    },
+    "auditor": frozenset(
+        {GET_PUBLIC_KEY, IDENTITY_LIST, IDENTITY_READ, TOKEN_LIST, AUDIT_READ, SIGNER_LIST}
+    ),
     "app": USE_METHODS | {IDENTITY_LIST, IDENTITY_READ},
 }
 

@@ -37,7 +37,7 @@ def audit_provider_of(passport: Passport) -> HsmProvider | None:
 
 
 def _require(passport: Passport, principal: Principal, method: str, request_id: str) -> None:
-    passport._authorize(principal, method, request_id)
+    passport.authorize(principal, method, request_id)
 
 
 def _require_installation(principal: Principal) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection
 
+from nostr_passport.config import CeremoniesSettings
 from nostr_passport.errors import (
     BadRequestError,
     NotFoundError,
@@ -110,6 +111,16 @@ class CeremonyPolicy:
 
     def ttl_for(self, operation: str) -> int:
         return self.ttl_seconds.get(operation, self.default_ttl_seconds)
+
+    @classmethod
+    def of(cls, settings: CeremoniesSettings) -> CeremonyPolicy:
+        """The policy the config's [ceremonies] section asks for."""
+        return cls(
+            default_required=settings.default_required,
+            required=dict(settings.required),
+            default_ttl_seconds=settings.ttl_seconds,
+            ttl_seconds=dict(settings.ttl),
+        )
 
 
 @dataclass(frozen=True)

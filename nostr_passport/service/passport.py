@@ -75,6 +75,8 @@ from .tokens import issue_token
 from .views import IdentityView, IssuedToken, TokenView
 
 log = logging.getLogger(__name__)
+# How an identity's key is generated; None: DKG when every chosen signer supports it.
+KEYGEN_METHODS: tuple[str | None, ...] = ("dkg", "dealer", None)
 
 MAX_KIND = 65535
 UNRESTRICTED = TokenScopes()
@@ -198,13 +200,28 @@ class Passport:
             )
             raise
 
-    def _authorize(
-        self, principal: Principal, method: str, request_id: str, identity_id: str | None = None
+    def authorize(
+        self,
+        principal: Principal,
+        method: str,
+        request_id: str,
+        identity_id: str | None = None,
+        *,
+        installation_wide: bool = False,
     ) -> None:
+        """Refuse (and audit as denied) what `principal` may not do.
+
+        `installation_wide`: the action touches every tenant (a signer's KEK), so only
+        admins of the system tenant may take it.
+        """
         with self._denials_audited(principal, method, request_id, identity_id):
             access.require_method(principal, method)
             if identity_id is not None:
                 access.require_identity_scope(principal, identity_id)
+            if installation_wide and not principal.is_system_admin:
+                raise PermissionDeniedError(
+                    f"{method} affects every tenant: admins of the system tenant only"
+                )
 
     def _visible_identity(self, principal: Principal, identity_id: str) -> IdentityRecord:
         with self.store.read() as conn:
@@ -283,12 +300,18 @@ class Passport:
         threshold: int,
         participants: int,
         label: str | None = None,
+        keygen: str | None = None,
         request_id: str = "",
     ) -> IdentityView:
+        """A new t-of-n identity; `keygen` "dkg", "dealer" or None (DKG when every chosen
+        signer supports it: then no HSM and no process ever holds the whole key)."""
         request_id = request_id or new_request_id()
-        self._authorize(principal, access.IDENTITY_CREATE, request_id)
+        self.authorize(principal, access.IDENTITY_CREATE, request_id)
         self._check_shape(threshold, participants, label)
+        if keygen not in KEYGEN_METHODS:
+            raise BadRequestError("keygen must be dkg or dealer (or absent: DKG when possible)")
         signer_ids = self._placement(participants)
+        method = self._keygen_method(keygen, signer_ids)
         identity_id = "id_" + secrets.token_hex(10)
         self.audit.record(
             self.audit.entry(
@@ -302,9 +325,14 @@ class Passport:
                     "threshold": threshold,
                     "participants": participants,
                     "signers": list(signer_ids),
+                    "keygen": method,
                 },
             )
         )
+        if method == "dkg":
+            return self._create_by_dkg(
+                principal, identity_id, threshold, signer_ids, label, request_id
+            )
         try:
             result = deal_identity(
                 self.pool, identity_id, threshold, signer_ids, timeout=self.signer_timeout
@@ -317,6 +345,52 @@ class Passport:
             leftover = discard_shares(self.pool, identity_id, signer_ids, self.signer_timeout)
             if leftover:
                 log.error("identity %s: shares may remain at %s", identity_id, ", ".join(leftover))
+            error = exc if isinstance(exc, PassportError) else ConflictError("identity clash")
+            self._record_error(principal, access.IDENTITY_CREATE, request_id, identity_id, error)
+            raise error from None
+        return IdentityView.of(record)
+
+    def _keygen_method(self, keygen: str | None, signer_ids: Sequence[str]) -> str:
+        infos, failures = self.pool.infos(self.signer_timeout)
+        unable = [sid for sid in signer_ids if sid in failures or not infos[sid].supports_dkg]
+        if keygen == "dkg" and unable:
+            raise BadRequestError(f"signers {', '.join(unable)} cannot run DKG: use keygen dealer")
+        if keygen is None:
+            return "dealer" if unable else "dkg"
+        return keygen
+
+    def _create_by_dkg(
+        self,
+        principal: Principal,
+        identity_id: str,
+        threshold: int,
+        signer_ids: Sequence[str],
+        label: str | None,
+        request_id: str,
+    ) -> IdentityView:
+        from .lifecycle.context import LifecycleContext
+        from .lifecycle.dkg_flow import create_identity_dkg
+
+        try:
+            infos, _ = self.pool.infos(self.signer_timeout)
+            now = self.now()
+
+            def register(conn: Any) -> None:
+                for sid in signer_ids:
+                    upsert_signer(conn, self.signer_record(infos[sid], now))
+
+            self.store.run_write(register)  # DKG records shares only of registered signers
+            record = create_identity_dkg(
+                LifecycleContext.of(self),
+                tenant_id=principal.tenant_id,
+                threshold=threshold,
+                signer_ids=signer_ids,
+                label=label,
+                actor=principal.actor,
+                request_id=request_id,
+                identity_id=identity_id,
+            )
+        except (PassportError, IntegrityError) as exc:
             error = exc if isinstance(exc, PassportError) else ConflictError("identity clash")
             self._record_error(principal, access.IDENTITY_CREATE, request_id, identity_id, error)
             raise error from None
@@ -460,7 +534,7 @@ class Passport:
     def list_identities(
         self, principal: Principal, *, limit: int = 100, after: str | None = None
     ) -> list[IdentityView]:
-        self._authorize(principal, access.IDENTITY_LIST, "")
+        self.authorize(principal, access.IDENTITY_LIST, "")
         if not 1 <= limit <= 1000:
             raise BadRequestError("limit must be between 1 and 1000")
         with self.store.read() as conn:
@@ -468,7 +542,7 @@ class Passport:
         return [IdentityView.of(r) for r in access.visible_identities(principal, records)]
 
     def identity(self, principal: Principal, identity_id: str) -> IdentityView:
-        self._authorize(principal, access.IDENTITY_READ, "", identity_id)
+        self.authorize(principal, access.IDENTITY_READ, "", identity_id)
         return IdentityView.of(self._visible_identity(principal, identity_id))
 
     def set_status(
@@ -476,7 +550,7 @@ class Passport:
     ) -> IdentityView:
         request_id = request_id or new_request_id()
         method = access.IDENTITY_DISABLE if status == "disabled" else access.IDENTITY_ENABLE
-        self._authorize(principal, method, request_id, identity_id)
+        self.authorize(principal, method, request_id, identity_id)
         self._visible_identity(principal, identity_id)
         now = self.now()
 
@@ -509,7 +583,7 @@ class Passport:
         can be retried; `force` deletes the record anyway and audits where shares remain.
         """
         request_id = request_id or new_request_id()
-        self._authorize(principal, access.IDENTITY_DELETE, request_id, identity_id)
+        self.authorize(principal, access.IDENTITY_DELETE, request_id, identity_id)
         record = self._visible_identity(principal, identity_id)
         self.audit.record(
             self.audit.entry(
@@ -577,7 +651,7 @@ class Passport:
     ) -> list[dict[str, Any]]:
         """Complete, signed NIP-01 events for `templates` (one signing round for all)."""
         request_id = request_id or new_request_id()
-        self._authorize(principal, access.SIGN_EVENT, request_id, identity_id)
+        self.authorize(principal, access.SIGN_EVENT, request_id, identity_id)
         if not templates:
             raise BadRequestError("no events to sign")
         if len(templates) > self.limits.max_batch_events:
@@ -648,7 +722,7 @@ class Passport:
         request_id: str,
         details: dict[str, Any],
     ) -> bytes:
-        self._authorize(principal, method, request_id, identity_id)
+        self.authorize(principal, method, request_id, identity_id)
         peer = _hex_key(peer_hex, "pubkey")
         _, keys = self._usable_identity(principal, identity_id)
         self.audit.record(
@@ -787,7 +861,7 @@ class Passport:
             raise BadRequestError(f"event kinds must be between 0 and {MAX_KIND}")
 
     def list_tokens(self, principal: Principal) -> list[TokenView]:
-        self._authorize(principal, access.TOKEN_LIST, "")
+        self.authorize(principal, access.TOKEN_LIST, "")
         with self.store.read() as conn:
             return [TokenView.of(t) for t in list_tokens(conn, principal.tenant_id)]
 
@@ -795,7 +869,7 @@ class Passport:
         self, principal: Principal, token_id: str, *, request_id: str = ""
     ) -> TokenView:
         request_id = request_id or new_request_id()
-        self._authorize(principal, access.TOKEN_REVOKE, request_id)
+        self.authorize(principal, access.TOKEN_REVOKE, request_id)
         now = self.now()
 
         def unit(conn: Any) -> TokenView:

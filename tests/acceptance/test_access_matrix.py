@@ -57,6 +57,13 @@ ROUTE_TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/identities/{identity_id}/nip04/encrypt"): USERS_OF_A,
     ("POST", "/v1/identities/{identity_id}/nip04/decrypt"): USERS_OF_A,
     ("GET", "/v1/identities/{identity_id}/attestation"): READERS_OF_A,
+    # Key lifecycle: refresh and backup by admins and operators; the signer list is public
+    # infrastructure data (transport keys are backup targets) for every non-app role; KEK
+    # rotation touches every tenant's shares: system admins only.
+    ("POST", "/v1/identities/{identity_id}/refresh"): frozenset({ADMIN, OPERATOR}),
+    ("POST", "/v1/identities/{identity_id}/backup"): frozenset({ADMIN, OPERATOR}),
+    ("GET", "/v1/signers"): frozenset({ADMIN, OPERATOR, AUDITOR, FOREIGN_ADMIN}),
+    ("POST", "/v1/signers/rotate-kek"): frozenset({ADMIN}),
     ("GET", "/v1/tokens"): frozenset({ADMIN, AUDITOR, FOREIGN_ADMIN}),
     ("POST", "/v1/tokens"): ADMINS,
     ("DELETE", "/v1/tokens/{token_id}"): frozenset({ADMIN}),
@@ -224,6 +231,12 @@ def _propose(world: World, client: httpx.Client) -> httpx.Response:
     return client.post("/v1/ceremonies", json={"operation": "delete_identity", "params": params})
 
 
+def _backup(world: World, client: httpx.Client) -> httpx.Response:
+    target = world.server.harness.passport.pool.ids[0]
+    body = {"to": {"0": target}, "allow_software": True}
+    return client.post(f"/v1/identities/{world.identity_a}/backup", json=body)
+
+
 def _consistency(world: World, client: httpx.Client) -> httpx.Response:
     return client.get("/v1/audit/consistency", params={"old": 1, "new": 2})
 
@@ -246,6 +259,10 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/v1/identities/{identity_id}/nip04/encrypt"): _encrypt("nip04"),
     ("POST", "/v1/identities/{identity_id}/nip04/decrypt"): _decrypt("nip04"),
     ("GET", "/v1/identities/{identity_id}/attestation"): _at_a("GET", "/attestation"),
+    ("POST", "/v1/identities/{identity_id}/refresh"): _at_a("POST", "/refresh"),
+    ("POST", "/v1/identities/{identity_id}/backup"): _backup,
+    ("GET", "/v1/signers"): _plain("GET", "/v1/signers"),
+    ("POST", "/v1/signers/rotate-kek"): _plain("POST", "/v1/signers/rotate-kek", {}),
     ("GET", "/v1/tokens"): _plain("GET", "/v1/tokens"),
     ("POST", "/v1/tokens"): _plain("POST", "/v1/tokens", {"role": "auditor", "name": "n"}),
     ("DELETE", "/v1/tokens/{token_id}"): _delete_token,

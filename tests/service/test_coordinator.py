@@ -162,7 +162,10 @@ def test_no_nonce_is_ever_offered_to_two_sessions(fast_harness: Harness) -> None
     h.signers["signer-1"].down = True  # forces retries that discard taken commitments
     for _ in range(5):
         h.passport.sign_events(h.admin, identity.id, templates(3))
-    assert len(seen) == len(set(seen)) == 5 * 3 * 2
+    # Every nonce offered once. At least 30 offers; more when a session was started with
+    # the down signer's cached commitments (DKG's probe signature warmed the cache) and its
+    # partner's nonces were spent on the failed attempt: spent, never offered again.
+    assert len(seen) == len(set(seen)) >= 5 * 3 * 2
 
 
 def test_threshold_ecdh_matches_the_group_secret(fast_harness: Harness) -> None:

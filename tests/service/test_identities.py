@@ -10,6 +10,7 @@ from nostr_passport.errors import (
     BadRequestError,
     IdentityDisabledError,
     NotFoundError,
+    PassportError,
     PermissionDeniedError,
     SignersUnavailableError,
 )
@@ -80,7 +81,7 @@ def test_failed_distribution_leaves_no_identity_and_no_shares(fast_harness: Harn
 
     h.signers["signer-3"].inner.receive_share = broken
     with pytest.raises(SignersUnavailableError, match="distribution"):
-        h.passport.create_identity(h.admin, threshold=2, participants=3)
+        h.passport.create_identity(h.admin, threshold=2, participants=3, keygen="dealer")
     h.signers["signer-3"].inner.receive_share = original
     assert dump_tables(h.store)["identities"] == []
     with h.store.read() as conn:
@@ -88,6 +89,38 @@ def test_failed_distribution_leaves_no_identity_and_no_shares(fast_harness: Harn
     assert len(attempted) == 2 and attempted[0] == attempted[1]  # allowed, then error
     for s in h.signers.values():  # the dealt shares were discarded everywhere
         assert s.inner.store.epochs(attempted[0]) == ()
+
+
+def test_failed_dkg_leaves_no_identity_and_no_shares(fast_harness: Harness) -> None:
+    h = fast_harness
+    original = h.signers["signer-3"].inner.dkg_finalize
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ConnectionResetError("lost mid-DKG")
+
+    h.signers["signer-3"].inner.dkg_finalize = broken
+    before = dump_tables(h.store)
+    with pytest.raises(PassportError, match="finalize"):
+        h.passport.create_identity(h.admin, threshold=2, participants=3)
+    h.signers["signer-3"].inner.dkg_finalize = original
+    assert dump_tables(h.store)["identities"] == before["identities"] == []
+    with h.store.read() as conn:
+        attempts = [r for r in audit_records(conn) if r.action == "identity.create"]
+    assert [r.outcome for r in attempts] == ["allowed", "error"]
+    assert attempts[0].details["keygen"] == "dkg"
+    for s in h.signers.values():  # what the others finalised was deleted again
+        assert s.inner.store.epochs(attempts[0].identity_id) == ()
+
+
+def test_keygen_default_is_dkg_and_dealer_on_request(fast_harness: Harness) -> None:
+    h = fast_harness
+    default = h.passport.create_identity(h.admin, threshold=2, participants=3)
+    dealt = h.passport.create_identity(h.admin, threshold=2, participants=3, keygen="dealer")
+    assert (default.keygen_method, dealt.keygen_method) == ("dkg", "dealer")
+    for identity in (default, dealt):
+        assert h.passport.sign_events(h.admin, identity.id, [{"kind": 1}])
+    with pytest.raises(BadRequestError, match="keygen"):
+        h.passport.create_identity(h.admin, threshold=2, participants=3, keygen="shamir")
 
 
 def test_disable_enable_cycle(harness: Harness) -> None:

@@ -1,0 +1,171 @@
+"""Scheduled key hygiene in `serve`: share refresh and KEK rotation (`[rotation]`).
+
+Every `check_every` seconds a background thread asks what is due and does it:
+- identities whose current shares are older than `refresh_every` are refreshed (same
+  npub, new shares; the old ones are deleted after the grace period);
+- signers whose KEK was last rotated (by the audit log: the latest successful
+  `signer.kek_rotate` record) longer than `kek_rotate_every` ago are rotated, one at a
+  time (the old KEK is destroyed).
+
+Due-ness is read from the store, not kept in memory, so a restart or a second gateway
+picks up where the schedule was; two gateways doing the same refresh meet the identity's
+lifecycle lock and the second one skips it. Failures are logged by error code and
+message (never a secret) and retried at the next tick.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from nostr_passport.errors import PassportError
+from nostr_passport.store.identities import IdentityRecord, list_identities
+from nostr_passport.store.signers import list_signers
+from nostr_passport.store.tables import audit_log
+
+from .audit import OK
+from .lifecycle.context import LifecycleContext
+from .lifecycle.kek import KEK_ACTION, rotate_keks
+from .lifecycle.refresh import refresh_due, refresh_identity
+
+log = logging.getLogger(__name__)
+ACTOR = "schedule"
+_PAGE = 500
+
+
+@dataclass(frozen=True)
+class TickReport:
+    refreshed: tuple[str, ...] = ()
+    rotated: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()  # "identity id" or "signer id": "error code"
+
+
+def all_identities(ctx: LifecycleContext) -> list[IdentityRecord]:
+    records: list[IdentityRecord] = []
+    after = None
+    while True:
+        with ctx.store.read() as conn:
+            page = list_identities(conn, None, limit=_PAGE, after=after)
+        records.extend(page)
+        if len(page) < _PAGE:
+            return records
+        after = page[-1].id
+
+
+def last_kek_rotations(ctx: LifecycleContext) -> dict[str, float]:
+    """Signer id -> unix time of its latest successful KEK rotation in the audit log."""
+    query = select(audit_log.c.time, audit_log.c.details).where(
+        audit_log.c.action == KEK_ACTION, audit_log.c.outcome == OK
+    )
+    latest: dict[str, float] = {}
+    with ctx.store.read() as conn:
+        rows = conn.execute(query).all()
+    for moment, details in rows:
+        signer_id = json.loads(details).get("signer_id")
+        at = datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+        if isinstance(signer_id, str) and at > latest.get(signer_id, 0.0):
+            latest[signer_id] = at
+    return latest
+
+
+def kek_rotation_due(ctx: LifecycleContext, every: float, now: float) -> list[str]:
+    """Configured signers whose KEK is older than `every` seconds (registration counts
+    as the first KEK), oldest first."""
+    rotated = last_kek_rotations(ctx)
+    with ctx.store.read() as conn:
+        registered = {s.id: float(s.registered_at) for s in list_signers(conn)}
+    due = []
+    for sid in ctx.pool.ids:
+        since = rotated.get(sid, registered.get(sid, now))
+        if since + every <= now:
+            due.append((since, sid))
+    return [sid for _, sid in sorted(due)]
+
+
+class LifecycleSchedule:
+    """Refresh and KEK rotation on a timer, until stopped."""
+
+    def __init__(
+        self,
+        ctx: LifecycleContext,
+        *,
+        refresh_every: float,
+        kek_rotate_every: float,
+        check_every: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if refresh_every < 0 or kek_rotate_every < 0 or check_every <= 0:
+            raise ValueError("schedule intervals must be positive (0 turns one off)")
+        self._ctx = ctx
+        self._refresh_every = refresh_every
+        self._kek_every = kek_rotate_every
+        self._check_every = check_every
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="key-rotation", daemon=True)
+
+    @property
+    def active(self) -> bool:
+        return self._refresh_every > 0 or self._kek_every > 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def tick(self) -> TickReport:
+        """Do what is due now (also what the thread runs)."""
+        refreshed: list[str] = []
+        rotated: list[str] = []
+        failed: list[str] = []
+        now = self._clock()
+        if self._refresh_every > 0:
+            for identity_id in refresh_due(all_identities(self._ctx), self._refresh_every, now):
+                if self._stop.is_set():
+                    break
+                if self._attempt(self._refresh, identity_id, failed):
+                    refreshed.append(identity_id)
+        if self._kek_every > 0:
+            for sid in kek_rotation_due(self._ctx, self._kek_every, now):
+                if self._stop.is_set():
+                    break
+                if self._attempt(self._rotate, sid, failed):
+                    rotated.append(sid)
+        return TickReport(tuple(refreshed), tuple(rotated), tuple(failed))
+
+    def _refresh(self, identity_id: str) -> None:
+        result = refresh_identity(
+            self._ctx, identity_id, actor=ACTOR, request_id=f"scheduled-refresh-{identity_id}"
+        )
+        log.info("scheduled refresh of %s: epoch %d", identity_id, result.to_epoch)
+
+    def _rotate(self, signer_id: str) -> None:
+        rotate_keks(self._ctx, [signer_id], actor=ACTOR, request_id=f"scheduled-kek-{signer_id}")
+        log.info("scheduled KEK rotation of signer %s", signer_id)
+
+    @staticmethod
+    def _attempt(action: Callable[[str], None], name: str, failed: list[str]) -> bool:
+        try:
+            action(name)
+        except PassportError as exc:
+            log.warning("scheduled lifecycle work on %s failed: %s: %s", name, exc.code, exc)
+            failed.append(f"{name}: {exc.code}")
+            return False
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._check_every):
+            try:
+                self.tick()
+            except Exception:  # keep the schedule alive; details go to the log
+                log.exception("scheduled lifecycle work crashed")
