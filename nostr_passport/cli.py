@@ -3,9 +3,11 @@
 Where commands act:
 - `init`, `serve`, `config check`: on the data directory (--data-dir, else
   $NOSTR_PASSPORT_DATA_DIR, else ./data).
-- `identity ...`: always through a running server's HTTP API (--url, --token or
-  $NOSTR_PASSPORT_URL, $NOSTR_PASSPORT_TOKEN). Local signers keep single-use nonce state
-  that only one process may own, so the CLI never opens them next to a running server.
+- `identity ...`, `ceremony ...`, `signer list|rotate-kek`: always through a running
+  server's HTTP API (--url, --token or $NOSTR_PASSPORT_URL, $NOSTR_PASSPORT_TOKEN). Local
+  signers keep single-use nonce state that only one process may own, so the CLI never
+  opens them next to a running server. The lifecycle and ceremony commands are in
+  cli_lifecycle.py (docs/cli.md).
 - `token ...`: through the server when --url or --token is given; otherwise directly on
   the data directory's store as its administrator (only the store is touched: this is
   how to mint a token when none is left).
@@ -46,6 +48,15 @@ TOKEN_ENV = "NOSTR_PASSPORT_TOKEN"  # noqa: S105 - the name of a variable, not a
 
 class CliError(Exception):
     """A failure to report on stderr with exit status 1."""
+
+
+class ApiError(CliError):
+    """The server's error answer: its HTTP status and error code (when it gave one)."""
+
+    def __init__(self, message: str, status: int, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 # ================================================================ output helpers
@@ -92,10 +103,12 @@ class Api:
             data = None
         if response.status_code >= 400:
             if isinstance(data, dict) and "error" in data:
-                raise CliError(
-                    f"{data['error']}: {data.get('message', '')} (HTTP {response.status_code})"
+                raise ApiError(
+                    f"{data['error']}: {data.get('message', '')} (HTTP {response.status_code})",
+                    response.status_code,
+                    str(data["error"]),
                 )
-            raise CliError(f"HTTP {response.status_code}")
+            raise ApiError(f"HTTP {response.status_code}", response.status_code)
         return data
 
 
@@ -251,6 +264,8 @@ def cmd_identity_create(args: argparse.Namespace) -> int:
     body = {"threshold": args.threshold, "participants": args.participants}
     if args.label is not None:
         body["label"] = args.label
+    if args.keygen is not None:
+        body["keygen"] = args.keygen
     identity = api_of(args).call("POST", "/v1/identities", body)
     return _show_identity(args, identity)
 
@@ -264,6 +279,8 @@ def _show_identity(args: argparse.Namespace, identity: dict[str, Any]) -> int:
     print(f"pubkey:    {identity['pubkey']}")
     print(f"threshold: {identity['threshold']}-of-{identity['participants']}")
     print(f"status:    {identity['status']}")
+    if identity.get("keygen_method"):
+        print(f"keygen:    {identity['keygen_method']}")
     if identity.get("label"):
         print(f"label:     {identity['label']}")
     for s in identity.get("signers", []):
@@ -539,6 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", "-t", type=int, default=2, help="signers needed (default 2)")
     p.add_argument("--participants", "-n", type=int, default=3, help="shares (default 3)")
     p.add_argument("--label", help="a name for people")
+    p.add_argument(
+        "--keygen",
+        choices=("dkg", "dealer"),
+        help="dkg: ChillDKG, no HSM ever holds the whole key; dealer: one HSM deals the "
+        "shares (default: the server's choice, DKG when every chosen signer supports it)",
+    )
     p.set_defaults(run=cmd_identity_create)
 
     p = ids.add_parser("list", help="list identities")
@@ -630,7 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     # ---------------------------------------------------------------- signer
-    signer = commands.add_parser("signer", help="run a FROST signer as its own process")
+    signer = commands.add_parser(
+        "signer", help="signers: list them, rotate their KEKs, run one as its own process"
+    )
     sigs = signer.add_subparsers(dest="signer_command", metavar="ACTION", required=True)
     p = sigs.add_parser("serve", help="serve one signer over HTTP (signed requests only)")
     p.add_argument("--id", required=True, help="signer id, as in the gateway's config")
@@ -649,6 +674,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--production", action="store_true", help="refuse development providers")
     p.set_defaults(run=cmd_signer_serve)
+
+    # ---------------------------------------------------------------- lifecycle / ceremony
+    from nostr_passport.cli_lifecycle import register as register_lifecycle
+
+    register_lifecycle(
+        commands,
+        identities=ids,
+        signers=sigs,
+        add_remote=_add_remote,
+        add_json=_add_json,
+        api_of=api_of,
+    )
 
     # ---------------------------------------------------------------- config
     cfg = commands.add_parser("config", help="configuration")
