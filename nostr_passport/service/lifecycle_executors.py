@@ -1,4 +1,4 @@
-"""Ceremony executors for the key lifecycle: restore, import, migration, KEK destruction.
+"""Ceremony executors for the key lifecycle: restore, import, migration, reshape, KEK destruction.
 
 Each runs only once a ceremony reached its quorum (service/ceremonies.py). Secrets never
 sit in the public params: restore and import take their material (the backup JSON; the
@@ -23,6 +23,7 @@ from .ceremony_registry import (
     IMPORT_IDENTITY,
     MATERIAL_HASH_PARAM,
     MIGRATE_PARTICIPANT,
+    RESHAPE_IDENTITY,
     RESTORE_IDENTITY,
     CeremonyRegistry,
     Execution,
@@ -169,6 +170,43 @@ def run_migrate(execution: Execution) -> ExecutionResult:
     return ExecutionResult(public=dict(params))
 
 
+def reshape_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    _only(params, {"identity_id", "threshold", "signers"}, RESHAPE_IDENTITY)
+    signers = _signer_list(params, "signers")
+    if len(set(signers)) != len(signers):
+        raise BadRequestError("params.signers must be distinct signer ids")
+    return {
+        "identity_id": _name(params, "identity_id"),
+        "threshold": _int(params, "threshold", 1, len(signers)),
+        "signers": signers,
+    }
+
+
+def run_reshape(execution: Execution) -> ExecutionResult:
+    from .lifecycle.context import LifecycleContext
+    from .lifecycle.reshape import reshape_identity
+
+    params = execution.params
+    result = reshape_identity(
+        LifecycleContext.of(execution.passport),
+        str(params["identity_id"]),
+        threshold=int(params["threshold"]),
+        signer_ids=[str(s) for s in params["signers"]],
+        actor=execution.principal.actor,
+        request_id=execution.request_id,
+        limits=execution.passport.limits,
+    )
+    return ExecutionResult(
+        public={
+            "id": result.identity_id,
+            "from": result.from_shape,
+            "to": result.to_shape,
+            "signers": list(result.signer_ids),
+            "epoch": result.to_epoch,
+        }
+    )
+
+
 def destroy_kek_params(params: Mapping[str, Any]) -> dict[str, Any]:
     _only(params, {"signers"}, DESTROY_KEK)
     if "signers" not in params or params["signers"] is None:
@@ -223,6 +261,13 @@ def register_lifecycle_executors(registry: CeremonyRegistry) -> None:
         MIGRATE_PARTICIPANT,
         run_migrate,
         check_params=migrate_params,
+        identity_param="identity_id",
+        registry=registry,
+    )
+    register_executor(
+        RESHAPE_IDENTITY,
+        run_reshape,
+        check_params=reshape_params,
         identity_param="identity_id",
         registry=registry,
     )

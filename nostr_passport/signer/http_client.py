@@ -35,6 +35,8 @@ from nostr_passport.signer.lifecycle_wire import (
     DkgStep1Args,
     RefreshDealArgs,
     RefreshReceiveArgs,
+    ReshapeDealArgs,
+    ReshapeReceiveArgs,
 )
 from nostr_passport.signer.protocol import (
     Attestation,
@@ -46,6 +48,7 @@ from nostr_passport.signer.protocol import (
     NonceCommitment,
     PartialSignature,
     RefreshDeal,
+    ReshapeDeal,
     ShareSlot,
     SignerInfo,
     SignRequest,
@@ -267,6 +270,41 @@ class HttpSignerClient:
     ) -> Attestation:
         args = RefreshReceiveArgs(identity_id, from_epoch, to_epoch, tuple(deals), participants)
         return self._call("refresh_receive", args, Attestation)
+
+    def reshape_deal(
+        self,
+        identity_id: str,
+        from_epoch: int,
+        to_epoch: int,
+        quorum: tuple[int, ...],
+        new_threshold: int,
+        slots: tuple[ShareSlot, ...],
+    ) -> ReshapeDeal:
+        args = ReshapeDealArgs(
+            identity_id, from_epoch, to_epoch, tuple(quorum), new_threshold, tuple(slots)
+        )
+        return self._call("reshape_deal", args, ReshapeDeal)
+
+    def reshape_receive(
+        self,
+        identity_id: str,
+        to_epoch: int,
+        participant: int,
+        new_threshold: int,
+        new_participants: int,
+        group_pubkey: bytes,
+        deals: tuple[ReshapeDeal, ...],
+    ) -> Attestation:
+        args = ReshapeReceiveArgs(
+            identity_id,
+            to_epoch,
+            participant,
+            new_threshold,
+            new_participants,
+            group_pubkey,
+            tuple(deals),
+        )
+        return self._call("reshape_receive", args, Attestation)
 
     def rotate_kek(self) -> KekRotation:
         return self._call("rotate_kek", NoArgs(), KekRotation)

@@ -44,6 +44,8 @@ from nostr_passport.signer.lifecycle_wire import (
     DkgStep1Args,
     RefreshDealArgs,
     RefreshReceiveArgs,
+    ReshapeDealArgs,
+    ReshapeReceiveArgs,
 )
 from nostr_passport.signer.local import LocalSigner
 from nostr_passport.signer.wire import (
@@ -136,6 +138,24 @@ OPERATIONS: dict[str, _Operation] = {
         RefreshReceiveArgs,
         lambda s, a: s.refresh_receive(
             a.identity_id, a.from_epoch, a.to_epoch, a.deals, a.participants
+        ),
+    ),
+    "reshape_deal": _Operation(
+        ReshapeDealArgs,
+        lambda s, a: s.reshape_deal(
+            a.identity_id, a.from_epoch, a.to_epoch, a.quorum, a.new_threshold, a.slots
+        ),
+    ),
+    "reshape_receive": _Operation(
+        ReshapeReceiveArgs,
+        lambda s, a: s.reshape_receive(
+            a.identity_id,
+            a.to_epoch,
+            a.participant,
+            a.new_threshold,
+            a.new_participants,
+            a.group_pubkey,
+            a.deals,
         ),
     ),
 }

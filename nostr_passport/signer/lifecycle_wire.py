@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nostr_passport.signer.protocol import RefreshDeal, ShareSlot
+from nostr_passport.signer.protocol import RefreshDeal, ReshapeDeal, ShareSlot
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,27 @@ class RefreshReceiveArgs:
     to_epoch: int
     deals: tuple[RefreshDeal, ...]
     participants: int
+
+
+@dataclass(frozen=True)
+class ReshapeDealArgs:
+    identity_id: str
+    from_epoch: int
+    to_epoch: int
+    quorum: tuple[int, ...]
+    new_threshold: int
+    slots: tuple[ShareSlot, ...]
+
+
+@dataclass(frozen=True)
+class ReshapeReceiveArgs:
+    identity_id: str
+    to_epoch: int
+    participant: int
+    new_threshold: int
+    new_participants: int
+    group_pubkey: bytes
+    deals: tuple[ReshapeDeal, ...]
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from nostr_passport.errors import (
 from nostr_passport.hsm.provider import HsmProvider, WrappedBlob
 from nostr_passport.signer import dkg_support
 from nostr_passport.signer import refresh as refresh_math
+from nostr_passport.signer import reshape as reshape_math
 from nostr_passport.signer.aad import nonce_seed_aad, share_aad, signer_key_aad, transport_aad
 from nostr_passport.signer.attestation import signed_attestation, statement_for
 from nostr_passport.signer.errors import (
@@ -63,6 +64,7 @@ from nostr_passport.signer.protocol import (
     NonceCommitment,
     PartialSignature,
     RefreshDeal,
+    ReshapeDeal,
     ShareSlot,
     SignerInfo,
     SignRequest,
@@ -680,6 +682,248 @@ class LocalSigner:
         finally:
             _wipe(total)
         return self._attestation(self._store.share(identity_id, to_epoch))
+
+    # ------------------------------------------------------------------ threshold change
+
+    @staticmethod
+    def _reshape_slots(slots: tuple[ShareSlot, ...], new_threshold: int) -> tuple[ShareSlot, ...]:
+        """The new set's slots: participants 0..n'-1, one each, on distinct signers."""
+        n = len(slots)
+        if not 2 <= n <= MAX_PARTICIPANTS:
+            raise BadRequestError(f"a reshape needs 2..{MAX_PARTICIPANTS} new share slots")
+        _check_threshold(new_threshold, n)
+        ordered = tuple(sorted(slots, key=lambda s: s.participant))
+        if [s.participant for s in ordered] != list(range(n)):
+            raise BadRequestError("reshape slots must be participants 0..n'-1, one each")
+        if len({s.signer_id for s in ordered}) != n:
+            raise BadRequestError("every reshape slot must go to a different signer")
+        return ordered
+
+    @uses_kek
+    def reshape_deal(
+        self,
+        identity_id: str,
+        from_epoch: int,
+        to_epoch: int,
+        quorum: tuple[int, ...],
+        new_threshold: int,
+        slots: tuple[ShareSlot, ...],
+    ) -> ReshapeDeal:
+        """Our λ-weighted resharing contribution to a new t'-of-n' set (signer/reshape.py).
+
+        Stateless like refresh_deal: the polynomial (constant λ_i·s_i) is drawn from the
+        provider RNG, evaluated for every new participant, sealed and wiped.
+        """
+        _check_identity_id(identity_id)
+        record = self._record(identity_id, _check_epoch(from_epoch))
+        if _check_epoch(to_epoch) <= from_epoch:
+            raise BadRequestError("a reshape must move to a later epoch")
+        ordered = self._reshape_slots(slots, new_threshold)
+        bound = record.participants or MAX_PARTICIPANTS
+        try:
+            ids = reshape_math.check_quorum(quorum, record.threshold, bound)
+        except InvalidShareError as exc:
+            raise BadRequestError(str(exc)) from None
+        if record.participant not in ids:
+            raise BadRequestError(
+                f"this signer (participant {record.participant}) is not in the quorum"
+            )
+        weight = reshape_math.quorum_coefficient(ids, record.participant)
+        rand = _ProviderRandomness(self._provider, SHARE_LEN * (new_threshold + 1))
+        try:
+            with self._share(record) as share, _crypto_errors("reshape dealing"):
+                polynomial = reshape_math.reshape_polynomial(
+                    weight * int.from_bytes(share, "big") % curve.N, new_threshold, rand
+                )
+        finally:
+            rand.wipe()
+        n = len(ordered)
+        sealed: list[WrappedShare] = []
+        try:
+            commitments = polynomial.commitments()
+            for slot in ordered:
+                sub = bytearray(curve.bytes_from_int(polynomial.share_for(slot.participant)))
+                try:
+                    blob = self._provider.wrap_for(
+                        slot.transport_public_key,
+                        bytes(sub),
+                        reshape_math.reshape_aad(
+                            identity_id,
+                            record.participant,
+                            slot.participant,
+                            from_epoch,
+                            to_epoch,
+                            new_threshold,
+                            n,
+                        ),
+                    )
+                finally:
+                    _wipe(sub)
+                sealed.append(WrappedShare(slot.participant, slot.signer_id, blob))
+        finally:
+            polynomial.wipe()
+        return ReshapeDeal(
+            identity_id=identity_id,
+            dealer=record.participant,
+            from_epoch=from_epoch,
+            to_epoch=to_epoch,
+            quorum=ids,
+            new_threshold=new_threshold,
+            new_participants=n,
+            from_commitments=record.vss_commitments,
+            commitments=commitments,
+            sealed=tuple(sealed),
+        )
+
+    def _reshape_deals(
+        self,
+        identity_id: str,
+        to_epoch: int,
+        new_threshold: int,
+        new_participants: int,
+        group_pubkey: bytes,
+        deals: tuple[ReshapeDeal, ...],
+    ) -> tuple[ReshapeDeal, ...]:
+        """The dealings, checked to describe one reshape of this identity's key, by dealer."""
+        deals = tuple(deals)
+        if not deals or not all(isinstance(d, ReshapeDeal) for d in deals):
+            raise BadRequestError("a reshape needs the quorum's dealings")
+        first = deals[0]
+        shared = (
+            identity_id,
+            first.from_epoch,
+            to_epoch,
+            first.quorum,
+            new_threshold,
+            new_participants,
+            first.from_commitments,
+        )
+        for d in deals:
+            fields = (
+                d.identity_id,
+                d.from_epoch,
+                d.to_epoch,
+                d.quorum,
+                d.new_threshold,
+                d.new_participants,
+                d.from_commitments,
+            )
+            if fields != shared:
+                raise BadRequestError("the dealings belong to different identities or reshapes")
+        _check_epoch(first.from_epoch)
+        if to_epoch <= first.from_epoch:
+            raise BadRequestError("a reshape must move to a later epoch")
+        old = tuple(_check_bytes(c, "VSS commitment") for c in first.from_commitments)
+        if not old or old[0] != group_pubkey:
+            raise InvalidShareError("the old commitments are not of this group key")
+        quorum = reshape_math.check_quorum(first.quorum, len(old), MAX_PARTICIPANTS)
+        if tuple(first.quorum) != quorum or tuple(d.dealer for d in deals) != quorum:
+            raise BadRequestError("one dealing per quorum member, in quorum order")
+        self._check_known_identity(identity_id, first.from_epoch, group_pubkey, old)
+        for d in deals:
+            reshape_math.check_dealer_commitments(
+                d.commitments, new_threshold, d.dealer, quorum, old
+            )
+        return deals
+
+    def _check_known_identity(
+        self, identity_id: str, from_epoch: int, group_pubkey: bytes, old: tuple[bytes, ...]
+    ) -> None:
+        """If we hold this identity already, the reshape must be of the key we know."""
+        held = self._store.epochs(identity_id)
+        if not held:
+            return  # a new signer: the dealers' constants must still add up (checked later)
+        newest = self._store.share(identity_id)
+        if newest.group_pubkey != group_pubkey:
+            raise InvalidShareError("the reshape names another group key than the one held")
+        if from_epoch in held and self._store.share(identity_id, from_epoch).vss_commitments != old:
+            raise InvalidShareError("the old commitments differ from the ones this signer holds")
+
+    @uses_kek
+    def reshape_receive(
+        self,
+        identity_id: str,
+        to_epoch: int,
+        participant: int,
+        new_threshold: int,
+        new_participants: int,
+        group_pubkey: bytes,
+        deals: tuple[ReshapeDeal, ...],
+    ) -> Attestation:
+        """Store Σ sub-shares as `participant`'s share at `to_epoch`; older epochs stay.
+
+        Works whether or not we hold an older share of the identity, and whatever our
+        participant id there was. Each dealer's constant must be λ_i·S_i, the constants
+        must add up to the group key, and every sub-share must match its dealer's
+        commitments; the sum is checked against the new commitments before it is kept.
+        """
+        _check_identity_id(identity_id)
+        _check_epoch(to_epoch)
+        _check_participant(participant)
+        if not _is_int(new_participants) or not (
+            max(2, participant + 1) <= new_participants <= MAX_PARTICIPANTS
+        ):
+            raise BadRequestError("new_participants must be n', with our participant below it")
+        _check_threshold(new_threshold, new_participants)
+        group_pubkey = _check_bytes(group_pubkey, "group_pubkey")
+        with _crypto_errors("group key"):
+            curve.point_from_cbytes(group_pubkey, what="group key")
+        deals = self._reshape_deals(
+            identity_id, to_epoch, new_threshold, new_participants, group_pubkey, deals
+        )
+        if to_epoch in self._store.epochs(identity_id):
+            raise ShareExistsError(f"this signer already holds {identity_id!r} at epoch {to_epoch}")
+        new_commitments = reshape_math.summed_commitments(
+            [d.commitments for d in deals], group_pubkey
+        )
+        total = bytearray(SHARE_LEN)
+        try:
+            acc = 0
+            for deal in deals:
+                acc = (acc + self._reshape_sub_share(deal, participant)) % curve.N
+            total[:] = curve.bytes_from_int(acc)
+            reshape_math.check_new_share(participant, int.from_bytes(total, "big"), new_commitments)
+            self._store_share(
+                identity_id,
+                participant,
+                to_epoch,
+                new_threshold,
+                new_participants,
+                group_pubkey,
+                new_commitments,
+                total,
+            )
+        finally:
+            _wipe(total)
+        return self._attestation(self._store.share(identity_id, to_epoch))
+
+    def _reshape_sub_share(self, deal: ReshapeDeal, participant: int) -> int:
+        """Our sub-share from one dealer, opened and checked against its commitments."""
+        mine = [w for w in deal.sealed if w.participant == participant]
+        if len(mine) != 1:
+            raise InvalidShareError(f"reshape dealer {deal.dealer} sent us no sub-share")
+        sub = bytearray(
+            self._provider.unwrap_transported(
+                _check_bytes(mine[0].blob, "blob"),
+                reshape_math.reshape_aad(
+                    deal.identity_id,
+                    deal.dealer,
+                    participant,
+                    deal.from_epoch,
+                    deal.to_epoch,
+                    deal.new_threshold,
+                    deal.new_participants,
+                ),
+            )
+        )
+        try:
+            if len(sub) != SHARE_LEN:
+                raise InvalidShareError("a reshape sub-share is not 32 bytes")
+            value = int.from_bytes(sub, "big")
+            reshape_math.check_sub_share(participant, value, deal.commitments, deal.dealer)
+            return value
+        finally:
+            _wipe(sub)
 
     # ------------------------------------------------------------------ ChillDKG
 

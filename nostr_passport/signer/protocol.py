@@ -166,6 +166,29 @@ class RefreshDeal:
 
 
 @dataclass(frozen=True)
+class ReshapeDeal:
+    """One quorum member's contribution to a threshold/signer-set change (signer/reshape.py).
+
+    `commitments` are t' Feldman commitments to a polynomial whose constant is λ_i·s_i
+    (so the first is λ_i times the dealer's public share); `sealed` holds one sub-share
+    per NEW participant, sealed to its transport key. `from_commitments` are the old
+    epoch's VSS commitments as the dealer holds them: a receiver without an old share
+    needs them to compute the dealers' public shares.
+    """
+
+    identity_id: str
+    dealer: int  # participant id of the dealing signer at from_epoch
+    from_epoch: int
+    to_epoch: int
+    quorum: tuple[int, ...]  # the old participant ids dealing, ascending
+    new_threshold: int
+    new_participants: int
+    from_commitments: tuple[bytes, ...]
+    commitments: tuple[bytes, ...]
+    sealed: tuple[WrappedShare, ...]
+
+
+@dataclass(frozen=True)
 class KekRotation:
     """The outcome of a signer's KEK rotation (ids are public labels, not keys)."""
 
@@ -253,6 +276,31 @@ class LifecycleSigner(SignerClient, Protocol):
         participants: int,
     ) -> Attestation:
         """Keep old share + Σ verified sub-shares at `to_epoch`; the old epoch stays."""
+        ...
+
+    def reshape_deal(
+        self,
+        identity_id: str,
+        from_epoch: int,
+        to_epoch: int,
+        quorum: tuple[int, ...],
+        new_threshold: int,
+        slots: tuple[ShareSlot, ...],
+    ) -> ReshapeDeal:
+        """Our λ-weighted resharing contribution to the new t'-of-n' set; stores nothing."""
+        ...
+
+    def reshape_receive(
+        self,
+        identity_id: str,
+        to_epoch: int,
+        participant: int,
+        new_threshold: int,
+        new_participants: int,
+        group_pubkey: bytes,
+        deals: tuple[ReshapeDeal, ...],
+    ) -> Attestation:
+        """Keep Σ verified sub-shares as `participant`'s share at `to_epoch` (old epochs stay)."""
         ...
 
     def rotate_kek(self) -> KekRotation:

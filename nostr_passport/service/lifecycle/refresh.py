@@ -121,23 +121,23 @@ def verified_probe(ctx: LifecycleContext, keys: IdentityKeys, now: int) -> bytes
     return signature
 
 
-def _check_attestations(
-    record: IdentityRecord,
+def checked_attestations(
     to_epoch: int,
     infos: dict[str, SignerInfo],
     keys: IdentityKeys,
     attestations: dict[str, Attestation],
 ) -> tuple[Attestation, ...]:
+    """Every new holder's attestation of `keys`' epoch, checked, by participant."""
     ordered = []
     for participant, sid in enumerate(keys.signer_ids):
         check_attestation(
             attestations[sid],
             infos[sid],
-            identity_id=record.id,
+            identity_id=keys.identity_id,
             participant=participant,
             pubshare=keys.pubshares[participant],
             group_pubkey=keys.thresh_pk,
-            threshold=record.threshold,
+            threshold=keys.threshold,
             epoch=to_epoch,
         )
         ordered.append(attestations[sid])
@@ -239,7 +239,7 @@ def reshare_locked(
     if failures:
         raise abort(f"share update failed ({describe(failures)})")
     try:
-        attestations = _check_attestations(record, to_epoch, infos, keys, received)
+        attestations = checked_attestations(to_epoch, infos, keys, received)
         verified_probe(ctx, keys, int(now()))
     except PassportError as exc:
         raise abort(str(exc)) from None
@@ -253,7 +253,7 @@ def reshare_locked(
     except Exception as exc:
         # A commit can fail after it landed (connection lost on COMMIT): deleting the new
         # shares then would leave the identity with neither epoch. Ask the store.
-        if _active_epoch(ctx, identity_id) != to_epoch:
+        if active_epoch(ctx, identity_id) != to_epoch:
             raise abort(f"activation failed ({type(exc).__name__})") from None
         log.warning("refresh of %s: activation reported %s but landed", identity_id, exc)
 
@@ -268,7 +268,8 @@ def reshare_locked(
     )
 
 
-def _active_epoch(ctx: LifecycleContext, identity_id: str) -> int | None:
+def active_epoch(ctx: LifecycleContext, identity_id: str) -> int | None:
+    """The identity's epoch in the store, None if it cannot be read."""
     try:
         return ctx.identity(identity_id).epoch
     except Exception:  # unknown: assume the switch may have landed, keep the new shares
