@@ -100,6 +100,7 @@ class LifecycleSchedule:
         kek_rotate_every: float,
         check_every: float = 60.0,
         clock: Callable[[], float] = time.time,
+        grace_seconds: float | None = None,
     ) -> None:
         if refresh_every < 0 or kek_rotate_every < 0 or check_every <= 0:
             raise ValueError("schedule intervals must be positive (0 turns one off)")
@@ -108,6 +109,7 @@ class LifecycleSchedule:
         self._kek_every = kek_rotate_every
         self._check_every = check_every
         self._clock = clock
+        self._grace = grace_seconds  # None: the signing deadline (refresh.py)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="key-rotation", daemon=True)
 
@@ -145,7 +147,11 @@ class LifecycleSchedule:
 
     def _refresh(self, identity_id: str) -> None:
         result = refresh_identity(
-            self._ctx, identity_id, actor=ACTOR, request_id=f"scheduled-refresh-{identity_id}"
+            self._ctx,
+            identity_id,
+            actor=ACTOR,
+            request_id=f"scheduled-refresh-{identity_id}",
+            grace_seconds=self._grace,
         )
         log.info("scheduled refresh of %s: epoch %d", identity_id, result.to_epoch)
 

@@ -142,3 +142,39 @@ def test_render_toml_round_trips(tmp_path: Path) -> None:
 
 
 _ = Config
+
+
+def test_ceremonies_and_rotation_sections(tmp_path: Path) -> None:
+    from nostr_passport.service.ceremonies import CeremonyPolicy
+
+    write(
+        tmp_path,
+        {
+            "signers": signers(3),
+            "ceremonies": {
+                "default_required": 3,
+                "required": {"delete_identity": 2},
+                "ttl": {"destroy_kek": 600},
+            },
+            "rotation": {"refresh_every": 7 * 86400, "kek_rotate_every": 30 * 86400},
+        },
+    )
+    config = load_config(tmp_path)
+    policy = CeremonyPolicy.of(config.settings.ceremonies)
+    assert policy.required_for("delete_identity", 5) == 2
+    assert policy.required_for("destroy_kek", 5) == 3
+    assert policy.required_for("destroy_kek", 1) == 1  # capped by the admins there are
+    assert (policy.ttl_for("destroy_kek"), policy.ttl_for("restore_identity")) == (600, 86400)
+    assert config.settings.rotation.refresh_every == 7 * 86400
+    assert static_problems(config) == []
+
+    write(tmp_path, {"signers": signers(3), "ceremonies": {"required": {"delet_identity": 2}}})
+    assert any("delet_identity" in p for p in static_problems(load_config(tmp_path)))
+    for bad in (
+        {"ceremonies": {"required": {"delete_identity": 0}}},
+        {"ceremonies": {"ttl": {"destroy_kek": 5}}},
+        {"rotation": {"refresh_every": -1}},
+    ):
+        write(tmp_path, {"signers": signers(3), **bad})
+        with pytest.raises(ConfigError, match="ceremonies|rotation"):
+            load_config(tmp_path)

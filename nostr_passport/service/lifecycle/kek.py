@@ -34,9 +34,11 @@ def rotate_keks(
         client = cast(LifecycleSigner, ctx.pool.client(sid))
         try:
             rotation = client.rotate_kek()
-        except PassportError as exc:
-            ctx.audit.try_record(_entry(ctx, actor, request_id, sid, ERROR, {"error": exc.code}))
-            raise LifecycleError(f"KEK rotation of signer {sid} failed: {exc}") from None
+        except Exception as exc:  # a transport failure is as much a failure as a refusal
+            code = exc.code if isinstance(exc, PassportError) else type(exc).__name__
+            ctx.audit.try_record(_entry(ctx, actor, request_id, sid, ERROR, {"error": code}))
+            reason = exc if isinstance(exc, PassportError) else code
+            raise LifecycleError(f"KEK rotation of signer {sid} failed: {reason}") from None
         done[sid] = rotation
         ctx.audit.record(
             _entry(
