@@ -755,6 +755,7 @@ class LocalSigner:
                             to_epoch,
                             new_threshold,
                             n,
+                            ids,
                         ),
                     )
                 finally:
@@ -913,6 +914,7 @@ class LocalSigner:
                     deal.to_epoch,
                     deal.new_threshold,
                     deal.new_participants,
+                    deal.quorum,
                 ),
             )
         )

@@ -40,12 +40,14 @@ def reshape_aad(
     to_epoch: int,
     new_threshold: int,
     new_participants: int,
+    quorum: Sequence[int],
 ) -> bytes:
     """AAD of a reshape sub-share sealed to a new participant's transport key.
 
-    Dealer (old participant id), recipient (new participant id), both epochs and the new
-    t'-of-n' are bound: a sub-share cannot be replayed as another dealer's, to another
-    participant, into another reshape or as a refresh sub-share.
+    Dealer (old participant id), recipient (new participant id), both epochs, the new
+    t'-of-n' and the quorum (which fixes λ) are bound: a sub-share cannot be replayed as
+    another dealer's, to another participant, into another reshape or quorum, or as a
+    refresh sub-share.
     """
     raw = identity_id.encode("utf-8")
     return (
@@ -55,6 +57,7 @@ def reshape_aad(
         + struct.pack(
             ">IIQQII", dealer_id, recipient, from_epoch, to_epoch, new_threshold, new_participants
         )
+        + struct.pack(f">H{len(quorum)}I", len(quorum), *quorum)
     )
 
 

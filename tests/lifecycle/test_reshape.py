@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from coincurve import PublicKeyXOnly
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from nostr_passport.crypto import curve, dealer
 from nostr_passport.errors import BadRequestError, PassportError
@@ -22,10 +23,12 @@ from nostr_passport.service.lifecycle.reshape import (
 from nostr_passport.signer import refresh as refresh_math
 from nostr_passport.signer import reshape as reshape_math
 from nostr_passport.signer.errors import InvalidShareError
+from nostr_passport.signer.http_client import HttpSignerClient
 from nostr_passport.store import Store
 from nostr_passport.store.audit_log import audit_records
 
 from ..service.harness import Harness, real_signer
+from ..signer.test_http import start_signer
 from ..store.databases import database_url
 from .helpers import context, harness_over, local, plain_share, template
 
@@ -314,7 +317,50 @@ def test_a_reshape_sub_share_does_not_open_as_a_refresh_one(five: Harness) -> No
         receiver.provider.unwrap_transported(
             blob, refresh_math.refresh_aad(identity_id, deal.dealer, 2, 1)
         )
-    with pytest.raises(PassportError):  # nor into another t'-of-n'
-        receiver.provider.unwrap_transported(
-            blob, reshape_math.reshape_aad(identity_id, deal.dealer, 2, 0, 1, 2, 5)
-        )
+    right = reshape_math.reshape_aad(identity_id, deal.dealer, 2, 0, 1, 3, 5, (0, 1))
+    assert len(receiver.provider.unwrap_transported(blob, right)) == 32
+    for wrong in (
+        reshape_math.reshape_aad(identity_id, deal.dealer, 2, 0, 1, 2, 5, (0, 1)),  # t'
+        reshape_math.reshape_aad(identity_id, deal.dealer, 2, 0, 1, 3, 5, (0, 2)),  # quorum
+        reshape_math.reshape_aad(identity_id, deal.dealer, 3, 0, 1, 3, 5, (0, 1)),  # recipient
+    ):
+        with pytest.raises(PassportError):
+            receiver.provider.unwrap_transported(blob, wrong)
+
+
+def test_reshape_with_a_remote_signer(tmp_path: Path) -> None:
+    """One holder is its own process behind the signed HTTP transport: it deals and receives."""
+    coordinator = Ed25519PrivateKey.generate()
+    server = start_signer("remote-1", tmp_path / "remote", coordinator)
+    try:
+        remote = HttpSignerClient(server.url, "remote-1", coordinator, server.public_key, 10.0)
+        clients: dict[str, Any] = {
+            "local-0": real_signer("local-0", tmp_path),
+            "remote-1": remote,
+            "local-2": real_signer("local-2", tmp_path),
+            "local-3": real_signer("local-3", tmp_path),
+        }
+        with database_url("sqlite", tmp_path) as url:
+            store = Store.open(url)
+            h = harness_over(store, clients)
+            try:
+                h.signers["local-3"].down = True  # created on local-0, remote-1, local-2
+                view = h.passport.create_identity(h.admin, threshold=2, participants=3)
+                h.signers["local-3"].down = False
+                h.passport.pool.mark_ok("local-3")
+                # local-0 down: the quorum must be remote-1 and local-2.
+                h.signers["local-0"].down = True
+                new_set = ("local-3", "remote-1", "local-2")
+                result = reshape_identity(
+                    context(h), view.id, threshold=2, signer_ids=new_set, grace_seconds=0
+                )
+                assert set(result.quorum) == {"remote-1", "local-2"}
+                h.signers["local-2"].down = True  # local-3 and the remote one sign
+                sign_verified(h, view.id, view.pubkey)
+                held = remote.held_share(view.id)
+                assert (held.epoch, held.participant, held.threshold) == (1, 1, 2)
+            finally:
+                h.close()
+                store.close()
+    finally:
+        server.stop()
