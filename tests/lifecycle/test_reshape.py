@@ -170,6 +170,23 @@ def test_2_of_3_to_3_of_5_to_2_of_4_keeps_the_npub(five: Harness) -> None:
     sign_verified(h, identity_id, pubkey)
 
 
+def test_down_to_1_of_2_and_back_to_3_of_3(five: Harness) -> None:
+    """The edges: t' = 1 (every holder signs alone), then a quorum of one dealer (λ = 1)."""
+    h = five
+    ctx = context(h)
+    identity_id, pubkey, holders = create(h)
+    pair = (FIVE[4], holders[0])
+    result = reshape_identity(ctx, identity_id, threshold=1, signer_ids=pair, grace_seconds=0)
+    assert result.to_shape == "1-of-2"
+    assert sign_with_every_subset(h, identity_id, pubkey) == 2
+    result = reshape_identity(ctx, identity_id, threshold=3, signer_ids=FIVE[2:], grace_seconds=0)
+    assert (result.from_shape, result.to_shape, len(result.quorum)) == ("1-of-2", "3-of-3", 1)
+    assert sign_with_every_subset(h, identity_id, pubkey) == 1
+    assert epochs_everywhere(h, identity_id) == {
+        sid: ((2,) if sid in FIVE[2:] else ()) for sid in FIVE
+    }
+
+
 def test_a_holder_down_is_left_out_of_the_quorum(five: Harness) -> None:
     h = five
     identity_id, pubkey, holders = create(h)
