@@ -43,7 +43,7 @@ async def rotate_kek(request: Request) -> dict[str, Any]:
 
     def run() -> dict[str, Any]:
         passport.authorize(
-            principal, SIGNER_KEK_ROTATE, request_id_of(request), installation_wide=True
+            principal, SIGNER_KEK_ROTATE, request_id_of(request), system_tenant_only=True
         )
         ceremonies.require_ceremony(principal, DESTROY_KEK)
         return kek_rotations_json(

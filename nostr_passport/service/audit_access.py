@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nostr_passport.errors import ConflictError, PermissionDeniedError
+from nostr_passport.errors import ConflictError
 from nostr_passport.hsm.provider import HsmProvider
 from nostr_passport.signer.local import LocalSigner
 
@@ -36,13 +36,17 @@ def audit_provider_of(passport: Passport) -> HsmProvider | None:
     return None
 
 
-def _require(passport: Passport, principal: Principal, method: str, request_id: str) -> None:
-    passport.authorize(principal, method, request_id)
-
-
-def _require_installation(principal: Principal) -> None:
-    if principal.tenant_id != access.SYSTEM_TENANT:
-        raise PermissionDeniedError("whole-log proofs are for the installation's tenant only")
+def _require(
+    passport: Passport,
+    principal: Principal,
+    method: str,
+    request_id: str,
+    *,
+    whole_log: bool = False,
+) -> None:
+    """Refusals are audited as denied (Passport.authorize); whole-log views and
+    checkpoints are for the installation's own tenant only."""
+    passport.authorize(principal, method, request_id, system_tenant_only=whole_log)
 
 
 def records(
@@ -73,30 +77,26 @@ def records(
 
 
 def latest_checkpoint(passport: Passport, principal: Principal, request_id: str) -> dict[str, Any]:
-    _require(passport, principal, access.AUDIT_READ, request_id)
-    _require_installation(principal)
+    _require(passport, principal, access.AUDIT_READ, request_id, whole_log=True)
     return audit_commands.latest_checkpoint_view(passport.store)
 
 
 def proof(
     passport: Passport, principal: Principal, index: int, size: int | None, request_id: str
 ) -> dict[str, Any]:
-    _require(passport, principal, access.AUDIT_READ, request_id)
-    _require_installation(principal)
+    _require(passport, principal, access.AUDIT_READ, request_id, whole_log=True)
     return audit_commands.proof_view(passport.store, index, tree_size=size)
 
 
 def consistency(
     passport: Passport, principal: Principal, old: int, new: int, request_id: str
 ) -> dict[str, Any]:
-    _require(passport, principal, access.AUDIT_READ, request_id)
-    _require_installation(principal)
+    _require(passport, principal, access.AUDIT_READ, request_id, whole_log=True)
     return audit_commands.consistency_view(passport.store, old, new)
 
 
 def create_checkpoint(passport: Passport, principal: Principal, request_id: str) -> dict[str, Any]:
-    _require(passport, principal, access.AUDIT_CHECKPOINT, request_id)
-    _require_installation(principal)
+    _require(passport, principal, access.AUDIT_CHECKPOINT, request_id, whole_log=True)
     provider = audit_provider_of(passport)
     if provider is None:
         raise ConflictError("no local signer's HSM to sign audit checkpoints with")
@@ -106,8 +106,7 @@ def create_checkpoint(passport: Passport, principal: Principal, request_id: str)
 def attestation(
     passport: Passport, principal: Principal, identity_id: str, request_id: str
 ) -> dict[str, Any]:
-    _require(passport, principal, access.IDENTITY_READ, request_id)
-    access.require_identity_scope(principal, identity_id)
+    passport.authorize(principal, access.IDENTITY_READ, request_id, identity_id)
     passport._visible_identity(principal, identity_id)
     return audit_commands.attestation_view(
         passport.store,

@@ -118,7 +118,7 @@ def rotate_kek(
     passport: Any, principal: Principal, signer_ids: Sequence[str] | None, request_id: str
 ) -> dict[str, KekRotation]:
     """New KEK in each signer's HSM, every share and nonce rewrapped, the old KEK destroyed."""
-    passport.authorize(principal, access.SIGNER_KEK_ROTATE, request_id, installation_wide=True)
+    passport.authorize(principal, access.SIGNER_KEK_ROTATE, request_id, system_tenant_only=True)
     ctx = LifecycleContext.of(passport)
     if signer_ids is not None:
         unknown = sorted(set(signer_ids) - set(ctx.pool.ids))

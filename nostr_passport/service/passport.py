@@ -207,20 +207,20 @@ class Passport:
         request_id: str,
         identity_id: str | None = None,
         *,
-        installation_wide: bool = False,
+        system_tenant_only: bool = False,
     ) -> None:
         """Refuse (and audit as denied) what `principal` may not do.
 
-        `installation_wide`: the action touches every tenant (a signer's KEK), so only
-        admins of the system tenant may take it.
+        `system_tenant_only`: the action concerns the whole installation (every tenant's
+        audit records, a signer's KEK), so only the system tenant's tokens may take it.
         """
         with self._denials_audited(principal, method, request_id, identity_id):
             access.require_method(principal, method)
             if identity_id is not None:
                 access.require_identity_scope(principal, identity_id)
-            if installation_wide and not principal.is_system_admin:
+            if system_tenant_only and principal.tenant_id != access.SYSTEM_TENANT:
                 raise PermissionDeniedError(
-                    f"{method} affects every tenant: admins of the system tenant only"
+                    f"{method} concerns every tenant: the installation's tenant only"
                 )
 
     def _visible_identity(self, principal: Principal, identity_id: str) -> IdentityRecord:

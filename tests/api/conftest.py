@@ -67,3 +67,17 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         finally:
             harness.close()
             store.close()
+
+
+@pytest.fixture
+def sqlite_server(tmp_path: Path) -> Iterator[Server]:
+    """One server on SQLite: for behaviour that does not depend on the database."""
+    with database_url("sqlite", tmp_path) as url:
+        store = Store.open(url)
+        harness = build_harness(store, tmp_path, settings_for_tests())
+        try:
+            with run_server(harness) as base:
+                yield Server(base, harness)
+        finally:
+            harness.close()
+            store.close()

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from nostr_sdk import Event
 
-from nostr_passport.store import Store
 from nostr_passport.store.audit_log import audit_records
 
 from ..lifecycle.helpers import local, plain_share
-from ..service.harness import build_harness, settings_for_tests
-from ..store.databases import database_url
-from .conftest import Server, run_server
-
-
-@pytest.fixture
-def sqlite_server(tmp_path: Path) -> Iterator[Server]:
-    with database_url("sqlite", tmp_path) as url:
-        store = Store.open(url)
-        harness = build_harness(store, tmp_path, settings_for_tests())
-        try:
-            with run_server(harness) as base:
-                yield Server(base, harness)
-        finally:
-            harness.close()
-            store.close()
+from .conftest import Server
 
 
 def create(server: Server, **body: object) -> dict[str, object]:
