@@ -3,10 +3,12 @@
 A real data directory (`init`: three signers on SoftHSM2 tokens, SQLite store), a real
 server process (`serve --log-level debug`, stdout and stderr captured), a session over
 HTTP: create identities, sign, NIP-44 and NIP-04 both ways with a third party, create and
-revoke tokens, read the audit log. Then the test learns the secrets it can:
+revoke tokens, read the audit log, refresh, back up, import an nsec by ceremony. Then the
+test learns the secrets it can:
 
-- every share, through the signers' public backup path (export_share sealed to a
-  simulator "vault" the test owns, opened there), and the whole identity key (nsec)
+- every share (of the epoch each identity is at in the end), through the signers' public
+  backup path (export_share sealed to a simulator "vault" the test owns, opened there),
+  and the whole identity key (nsec)
   reconstructed from them — a test-only reconstruction path;
 - every API token (from the one response that creates each);
 - every plaintext exchanged (random, so a hit cannot be a coincidence).
@@ -25,6 +27,7 @@ bunker (tests/bunker/test_secrets.py covers its secrets).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import subprocess
@@ -190,7 +193,34 @@ def run_session(
         {"pubkey": peer.hex(), "ciphertext": "AAAA" + secrets.token_hex(40)},
         expect=400,
     )
+    identities = [*identities, run_lifecycle(s, identities[0]["id"])]
+    # Shares are learned at the epoch each identity has now.
+    identities = [s.call("GET", f"/v1/identities/{i['id']}") for i in identities]
     return s, identities, tokens, plaintexts, creation_paths
+
+
+def run_lifecycle(s: Session, identity_id: str) -> dict[str, Any]:
+    """Refresh, a sealed backup, and an nsec import by ceremony: the nsec travels in the
+    execute request only. Returns the imported identity."""
+    assert s.call("POST", f"/v1/identities/{identity_id}/refresh")["to_epoch"] == 1
+    signer_ids = [signer["id"] for signer in s.call("GET", "/v1/signers")["signers"]]
+    backup = {"to": {"0": signer_ids[0], "1": signer_ids[1]}, "allow_software": True}
+    assert s.call("POST", f"/v1/identities/{identity_id}/backup", backup)["shares"]
+    key = coincurve.PrivateKey().secret
+    material = nip19.encode("nsec", key)
+    params = {
+        "threshold": 2,
+        "signers": signer_ids[:3],
+        "material_sha256": hashlib.sha256(material.encode()).hexdigest(),
+    }
+    proposed = s.call(
+        "POST", "/v1/ceremonies", {"operation": "import_identity", "params": params}, expect=201
+    )
+    done = s.call("POST", f"/v1/ceremonies/{proposed['id']}/execute", {"material": material})
+    imported: dict[str, Any] = s.call("GET", f"/v1/identities/{done['result']['id']}")
+    assert imported["imported_from_software"] is True
+    assert imported["pubkey"] == coincurve.PrivateKey(key).public_key_xonly.format().hex()
+    return imported
 
 
 def test_no_secret_in_logs_store_audit_files_or_responses(tmp_path: Path) -> None:
