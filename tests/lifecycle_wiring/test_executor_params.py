@@ -8,7 +8,12 @@ import pytest
 
 from nostr_passport.errors import BadRequestError
 from nostr_passport.service.ceremony_errors import SecretInParamsError
-from nostr_passport.service.ceremony_registry import CeremonyRegistry, checked_params
+from nostr_passport.service.ceremony_executors import register_builtin_executors
+from nostr_passport.service.ceremony_registry import (
+    SENSITIVE_OPERATIONS,
+    CeremonyRegistry,
+    checked_params,
+)
 from nostr_passport.service.lifecycle_executors import (
     DESTROY_KEK,
     IMPORT_IDENTITY,
@@ -26,6 +31,12 @@ def _registry() -> CeremonyRegistry:
     register_lifecycle_executors(registry)
     register_lifecycle_executors(registry)  # idempotent
     return registry
+
+
+def test_every_sensitive_operation_has_an_executor_under_its_one_name() -> None:
+    registry = _registry()
+    register_builtin_executors(registry)
+    assert set(registry.operations) == set(SENSITIVE_OPERATIONS)
 
 
 def test_all_four_operations_are_registered() -> None:
