@@ -49,69 +49,36 @@ async def sign_batch(request: Request, identity_id: str) -> dict[str, Any]:
     return {"events": events}
 
 
-@router.post(
-    "/nip44/encrypt",
-    summary="NIP-44 v2 encrypt to a peer",
-    openapi_extra=body_schema(EncryptBody),
-)
-async def nip44_encrypt(request: Request, identity_id: str) -> dict[str, Any]:
-    principal = await principal_of(request)
-    body = validated(EncryptBody, await json_body(request))
-    passport = passport_of(request)
-    ciphertext = await run_in_threadpool(
-        lambda: passport.nip44_encrypt(
-            principal, identity_id, body.pubkey, body.plaintext, request_id=request_id_of(request)
+def _cipher_route(operation: str, summary: str, encrypt: bool) -> None:
+    """POST /{nip44|nip04}/{encrypt|decrypt}: the four differ only in what they call and
+    which field goes in and comes out (plaintext <-> ciphertext)."""
+    version, direction = operation.split("_")
+    model: type[EncryptBody] | type[DecryptBody] = EncryptBody if encrypt else DecryptBody
+    given, returned = ("plaintext", "ciphertext") if encrypt else ("ciphertext", "plaintext")
+
+    async def handler(request: Request, identity_id: str) -> dict[str, Any]:
+        principal = await principal_of(request)
+        body = validated(model, await json_body(request))
+        passport = passport_of(request)
+        run = getattr(passport, operation)
+        result = await run_in_threadpool(
+            lambda: run(
+                principal,
+                identity_id,
+                body.pubkey,
+                getattr(body, given),
+                request_id=request_id_of(request),
+            )
         )
+        return {returned: result}
+
+    handler.__name__ = operation  # the OpenAPI operation id
+    router.post(f"/{version}/{direction}", summary=summary, openapi_extra=body_schema(model))(
+        handler
     )
-    return {"ciphertext": ciphertext}
 
 
-@router.post(
-    "/nip44/decrypt",
-    summary="NIP-44 v2 decrypt from a peer",
-    openapi_extra=body_schema(DecryptBody),
-)
-async def nip44_decrypt(request: Request, identity_id: str) -> dict[str, Any]:
-    principal = await principal_of(request)
-    body = validated(DecryptBody, await json_body(request))
-    passport = passport_of(request)
-    plaintext = await run_in_threadpool(
-        lambda: passport.nip44_decrypt(
-            principal, identity_id, body.pubkey, body.ciphertext, request_id=request_id_of(request)
-        )
-    )
-    return {"plaintext": plaintext}
-
-
-@router.post(
-    "/nip04/encrypt",
-    summary="NIP-04 encrypt to a peer (legacy; prefer NIP-44)",
-    openapi_extra=body_schema(EncryptBody),
-)
-async def nip04_encrypt(request: Request, identity_id: str) -> dict[str, Any]:
-    principal = await principal_of(request)
-    body = validated(EncryptBody, await json_body(request))
-    passport = passport_of(request)
-    ciphertext = await run_in_threadpool(
-        lambda: passport.nip04_encrypt(
-            principal, identity_id, body.pubkey, body.plaintext, request_id=request_id_of(request)
-        )
-    )
-    return {"ciphertext": ciphertext}
-
-
-@router.post(
-    "/nip04/decrypt",
-    summary="NIP-04 decrypt from a peer (legacy)",
-    openapi_extra=body_schema(DecryptBody),
-)
-async def nip04_decrypt(request: Request, identity_id: str) -> dict[str, Any]:
-    principal = await principal_of(request)
-    body = validated(DecryptBody, await json_body(request))
-    passport = passport_of(request)
-    plaintext = await run_in_threadpool(
-        lambda: passport.nip04_decrypt(
-            principal, identity_id, body.pubkey, body.ciphertext, request_id=request_id_of(request)
-        )
-    )
-    return {"plaintext": plaintext}
+_cipher_route("nip44_encrypt", "NIP-44 v2 encrypt to a peer", encrypt=True)
+_cipher_route("nip44_decrypt", "NIP-44 v2 decrypt from a peer", encrypt=False)
+_cipher_route("nip04_encrypt", "NIP-04 encrypt to a peer (legacy; prefer NIP-44)", encrypt=True)
+_cipher_route("nip04_decrypt", "NIP-04 decrypt from a peer (legacy)", encrypt=False)
