@@ -56,9 +56,10 @@ def run_server(harness: Harness, **settings: object) -> Iterator[str]:
         sock.close()
 
 
-@pytest.fixture(params=BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    with database_url(request.param, tmp_path) as url:
+@contextmanager
+def served(backend: str, tmp_path: Path) -> Iterator[Server]:
+    """A Passport over three simulator signers on `backend`, served over HTTP."""
+    with database_url(backend, tmp_path) as url:
         store = Store.open(url)
         harness = build_harness(store, tmp_path, settings_for_tests())
         try:
@@ -67,17 +68,16 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         finally:
             harness.close()
             store.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    with served(request.param, tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
 def sqlite_server(tmp_path: Path) -> Iterator[Server]:
     """One server on SQLite: for behaviour that does not depend on the database."""
-    with database_url("sqlite", tmp_path) as url:
-        store = Store.open(url)
-        harness = build_harness(store, tmp_path, settings_for_tests())
-        try:
-            with run_server(harness) as base:
-                yield Server(base, harness)
-        finally:
-            harness.close()
-            store.close()
+    with served("sqlite", tmp_path) as running:
+        yield running
