@@ -659,15 +659,22 @@ class LocalSigner:
                     if len(sub) != SHARE_LEN:
                         raise InvalidShareError("a refresh sub-share is not 32 bytes")
                     value = int.from_bytes(sub, "big")
-                    refresh_math.check_sub_share(
-                        record.participant, value, deal.commitments, deal.dealer
+                    refresh_math.require_consistent_share(
+                        record.participant,
+                        value,
+                        deal.commitments,
+                        f"the refresh sub-share from dealer {deal.dealer} does not match "
+                        "its commitments",
                     )
                     acc = (acc + value) % curve.N
                 finally:
                     _wipe(sub)
             total[:] = curve.bytes_from_int(acc)
-            refresh_math.check_refreshed_share(
-                record.participant, int.from_bytes(total, "big"), new_commitments
+            refresh_math.require_consistent_share(
+                record.participant,
+                int.from_bytes(total, "big"),
+                new_commitments,
+                "the refreshed share does not match the new commitments",
             )
             self._store_share(
                 identity_id,
@@ -883,7 +890,12 @@ class LocalSigner:
             for deal in deals:
                 acc = (acc + self._reshape_sub_share(deal, participant)) % curve.N
             total[:] = curve.bytes_from_int(acc)
-            reshape_math.check_new_share(participant, int.from_bytes(total, "big"), new_commitments)
+            refresh_math.require_consistent_share(
+                participant,
+                int.from_bytes(total, "big"),
+                new_commitments,
+                "the reshaped share does not match the new commitments",
+            )
             self._store_share(
                 identity_id,
                 participant,
@@ -922,7 +934,12 @@ class LocalSigner:
             if len(sub) != SHARE_LEN:
                 raise InvalidShareError("a reshape sub-share is not 32 bytes")
             value = int.from_bytes(sub, "big")
-            reshape_math.check_sub_share(participant, value, deal.commitments, deal.dealer)
+            refresh_math.require_consistent_share(
+                participant,
+                value,
+                deal.commitments,
+                f"the reshape sub-share from dealer {deal.dealer} does not match its commitments",
+            )
             return value
         finally:
             _wipe(sub)

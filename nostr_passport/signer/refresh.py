@@ -63,22 +63,15 @@ def check_zero_commitments(commitments: Sequence[bytes], threshold: int, dealer_
         raise InvalidShareError(f"refresh dealer {dealer_id} sent a malformed commitment") from None
 
 
-def check_sub_share(
-    participant: int, sub_share: int, commitments: Sequence[bytes], dealer_id: int
+def require_consistent_share(
+    participant: int, share: int, commitments: Sequence[bytes], failure: str
 ) -> None:
-    try:
-        dealer.verify_share(participant, sub_share, commitments)
-    except (InvalidContributionError, InvalidInputError):
-        raise InvalidShareError(
-            f"the refresh sub-share from dealer {dealer_id} does not match its commitments"
-        ) from None
-
-
-def check_refreshed_share(participant: int, share: int, commitments: Sequence[bytes]) -> None:
+    """InvalidShareError(`failure`) unless `share` is participant's point on `commitments`
+    (Feldman check; refresh and reshape sub-shares and the summed shares alike)."""
     try:
         dealer.verify_share(participant, share, commitments)
     except (InvalidContributionError, InvalidInputError):
-        raise InvalidShareError("the refreshed share does not match the new commitments") from None
+        raise InvalidShareError(failure) from None
 
 
 def summed_commitments(

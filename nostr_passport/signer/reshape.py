@@ -24,7 +24,7 @@ import struct
 from collections.abc import Sequence
 
 from nostr_passport.crypto import curve, dealer
-from nostr_passport.crypto.errors import CryptoError, InvalidContributionError, InvalidInputError
+from nostr_passport.crypto.errors import CryptoError, InvalidInputError
 from nostr_passport.signer.errors import InvalidShareError
 
 # Distinct from the refresh prefix, so a reshape sub-share never opens as a refresh one
@@ -125,24 +125,6 @@ def check_dealer_commitments(
         raise InvalidShareError(
             f"reshape dealer {dealer_id} committed to a constant other than its weighted share"
         )
-
-
-def check_sub_share(
-    participant: int, sub_share: int, commitments: Sequence[bytes], dealer_id: int
-) -> None:
-    try:
-        dealer.verify_share(participant, sub_share, commitments)
-    except (InvalidContributionError, InvalidInputError):
-        raise InvalidShareError(
-            f"the reshape sub-share from dealer {dealer_id} does not match its commitments"
-        ) from None
-
-
-def check_new_share(participant: int, share: int, commitments: Sequence[bytes]) -> None:
-    try:
-        dealer.verify_share(participant, share, commitments)
-    except (InvalidContributionError, InvalidInputError):
-        raise InvalidShareError("the reshaped share does not match the new commitments") from None
 
 
 def summed_commitments(dealt: Sequence[Sequence[bytes]], group_pubkey: bytes) -> tuple[bytes, ...]:
