@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -568,32 +568,45 @@ class LocalSigner:
                 polynomial = refresh_math.zero_polynomial(record.threshold, rand)
         finally:
             rand.wipe()
-        sealed: list[WrappedShare] = []
-        try:
-            commitments = polynomial.commitments()
-            for slot in ordered:
-                sub = bytearray(curve.bytes_from_int(polynomial.share_for(slot.participant)))
-                try:
-                    blob = self._provider.wrap_for(
-                        slot.transport_public_key,
-                        bytes(sub),
-                        refresh_math.refresh_aad(
-                            identity_id, record.participant, slot.participant, to_epoch
-                        ),
-                    )
-                finally:
-                    _wipe(sub)
-                sealed.append(WrappedShare(slot.participant, slot.signer_id, blob))
-        finally:
-            polynomial.wipe()
+        commitments, sealed = self._sealed_evaluations(
+            polynomial,
+            ordered,
+            lambda recipient: refresh_math.refresh_aad(
+                identity_id, record.participant, recipient, to_epoch
+            ),
+        )
         return RefreshDeal(
             identity_id=identity_id,
             dealer=record.participant,
             from_epoch=from_epoch,
             to_epoch=to_epoch,
             commitments=commitments,
-            sealed=tuple(sealed),
+            sealed=sealed,
         )
+
+    def _sealed_evaluations(
+        self,
+        polynomial: dealer.Polynomial,
+        slots: tuple[ShareSlot, ...],
+        aad_for: Callable[[int], bytes],
+    ) -> tuple[tuple[bytes, ...], tuple[WrappedShare, ...]]:
+        """Commitments to `polynomial` and its value at each slot's participant, sealed to
+        that slot's transport key under `aad_for(participant)`; the polynomial is wiped."""
+        sealed: list[WrappedShare] = []
+        try:
+            commitments = polynomial.commitments()
+            for slot in slots:
+                sub = bytearray(curve.bytes_from_int(polynomial.share_for(slot.participant)))
+                try:
+                    blob = self._provider.wrap_for(
+                        slot.transport_public_key, bytes(sub), aad_for(slot.participant)
+                    )
+                finally:
+                    _wipe(sub)
+                sealed.append(WrappedShare(slot.participant, slot.signer_id, blob))
+        finally:
+            polynomial.wipe()
+        return commitments, tuple(sealed)
 
     @uses_kek
     def refresh_receive(
@@ -745,31 +758,20 @@ class LocalSigner:
         finally:
             rand.wipe()
         n = len(ordered)
-        sealed: list[WrappedShare] = []
-        try:
-            commitments = polynomial.commitments()
-            for slot in ordered:
-                sub = bytearray(curve.bytes_from_int(polynomial.share_for(slot.participant)))
-                try:
-                    blob = self._provider.wrap_for(
-                        slot.transport_public_key,
-                        bytes(sub),
-                        reshape_math.reshape_aad(
-                            identity_id,
-                            record.participant,
-                            slot.participant,
-                            from_epoch,
-                            to_epoch,
-                            new_threshold,
-                            n,
-                            ids,
-                        ),
-                    )
-                finally:
-                    _wipe(sub)
-                sealed.append(WrappedShare(slot.participant, slot.signer_id, blob))
-        finally:
-            polynomial.wipe()
+        commitments, sealed = self._sealed_evaluations(
+            polynomial,
+            ordered,
+            lambda recipient: reshape_math.reshape_aad(
+                identity_id,
+                record.participant,
+                recipient,
+                from_epoch,
+                to_epoch,
+                new_threshold,
+                n,
+                ids,
+            ),
+        )
         return ReshapeDeal(
             identity_id=identity_id,
             dealer=record.participant,
@@ -780,7 +782,7 @@ class LocalSigner:
             new_participants=n,
             from_commitments=record.vss_commitments,
             commitments=commitments,
-            sealed=tuple(sealed),
+            sealed=sealed,
         )
 
     def _reshape_deals(
