@@ -485,6 +485,19 @@ def cmd_import(args: argparse.Namespace, api: Any) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, api: Any) -> int:
+    # Checked here too, so a plain mistake is named before a ceremony is opened for it.
+    holders = {int(s["participant"]): s["signer_id"] for s in _identity(api, args.id)["signers"]}
+    if args.participant not in holders:
+        raise CliError(
+            f"{args.id} has no participant {args.participant} "
+            f"(it has {', '.join(map(str, sorted(holders)))})"
+        )
+    for participant, signer in holders.items():
+        if signer == args.to_signer:
+            raise CliError(
+                f"{args.to_signer} already holds participant {participant} of {args.id}: "
+                "one signer holds at most one share of an identity"
+            )
     params = {
         "identity_id": args.id,
         "participant": args.participant,

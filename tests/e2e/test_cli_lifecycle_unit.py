@@ -191,6 +191,12 @@ def test_pending_proposal_prints_the_steps_and_does_not_execute(
     server: FakeServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     server.on("POST", "/v1/ceremonies", ceremony("cer_2", "migrate_participant", "pending", 2), 201)
+    server.on("GET", "/v1/identities/id_1", IDENTITY)
+    code, _, err = run(["identity", "migrate", "id_1", "0", "signer-2"], capsys)
+    assert code == 1 and "already holds participant 1" in err
+    code, _, err = run(["identity", "migrate", "id_1", "7", "signer-4"], capsys)
+    assert code == 1 and "no participant 7" in err
+    assert not server.posted("/v1/ceremonies")
     code, out, _ = run(
         ["identity", "migrate", "id_1", "0", "signer-4", "--url", "http://np.test"], capsys
     )
