@@ -1,8 +1,9 @@
 """`make bench`: every benchmark in one process, as ratios to baselines of the same run.
 
 Sections: crypto (benchmarks/signing.py: the BIP-340 baseline and FROST), HSM providers,
-signers, HTTP gateway, relays and NIP-46. The last line printed is one JSON object with
-every figure (signing.py's keys included), for scripts.
+signers, HTTP gateway, relays, NIP-46 and the key lifecycle (benchmarks/lifecycle.py).
+The last line printed is one JSON object with every figure (signing.py's keys
+included), for scripts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from benchmarks import hsm, http, nip46, relay, signer, signing
+from benchmarks import hsm, http, lifecycle, nip46, relay, signer, signing
 
 
 def section(title: str) -> None:
@@ -75,6 +76,12 @@ def main(argv: list[str]) -> None:
         out[f"nip46_{name}_p50_ms"] = round(result["p50_ms"], 2)
         out[f"nip46_{name}_p99_ms"] = round(result["p99_ms"], 2)
         out[f"nip46_{name}_ratio_to_http"] = round(ratio, 4)
+
+    section("key lifecycle (ratio to dealer keygen of the same shape, same signers)")
+    cycle = lifecycle.measure(seconds)
+    lifecycle.print_report(cycle)
+    for key, value in cycle.items():
+        out[f"lifecycle_{key}"] = float(f"{value:.4g}")
 
     print(json.dumps(out))
 
