@@ -270,7 +270,7 @@ def test_import_nsec_and_ncryptsec(env: Env) -> None:
             assert secret not in data and bytes.fromhex(NCRYPTSEC_SECRET) not in data, path
 
 
-def test_migrate_participant_to_a_spare(env: Env) -> None:
+def test_migrate_then_reshape(env: Env) -> None:
     identity = create(env)
     target = non_holders(env, identity)[0]
     text = ok(env.remote("identity", "migrate", identity["id"], "0", target))
@@ -281,6 +281,15 @@ def test_migrate_participant_to_a_spare(env: Env) -> None:
     taken = holders(after)[1]
     refused = fails(env.remote("identity", "migrate", identity["id"], "2", taken))
     assert f"{taken} already holds participant 1" in refused
+
+    # Reshape onto a new signer set (the two spares and one more), same npub.
+    new_set = [*SPARES, next(s for s in signer_ids(env) if s not in SPARES)]
+    reshape = ["identity", "reshape", identity["id"], "--threshold", "2"]
+    reshaped = ok_json(env.remote(*reshape, *(a for s in new_set for a in ("--signer", s))))
+    assert reshaped["executed"] and reshaped["ceremony"]["operation"] == "reshape_identity"
+    final = show(env, identity["id"])
+    assert list(holders(final).values()) == new_set and final["threshold"] == 2
+    signs_as(env, identity["id"], identity["pubkey"])
 
 
 def test_rotate_kek(env: Env) -> None:
