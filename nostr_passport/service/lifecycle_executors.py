@@ -14,9 +14,12 @@ without a restore ceremony.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nostr_passport.errors import BadRequestError
+from nostr_passport.errors import BadRequestError, NotFoundError, PassportError
+
+if TYPE_CHECKING:
+    from .lifecycle.context import LifecycleContext
 
 from .ceremony_registry import (
     DESTROY_KEK,
@@ -79,8 +82,13 @@ def restore_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_restore(execution: Execution) -> ExecutionResult:
+    """Restore, then retire what the restore replaced: the replaced holders' copies are
+    deleted where they can still be reached, and a refresh moves every share to a new
+    epoch, so the lost HSMs' copies and the backup file itself stop combining with the
+    live shares (take a new backup afterwards)."""
     from .lifecycle.backup import Backup, restore_identity
     from .lifecycle.context import LifecycleContext
+    from .lifecycle.refresh import refresh_identity
 
     if execution.material is None:
         raise BadRequestError("restore_identity needs the backup JSON as material")
@@ -88,14 +96,49 @@ def run_restore(execution: Execution) -> ExecutionResult:
     if backup.identity_id != execution.params["identity_id"]:
         raise BadRequestError("the backup is of another identity than the ceremony names")
     placements = {int(p): str(s) for p, s in dict(execution.params["placements"]).items()}
+    ctx = LifecycleContext.of(execution.passport)
+    before = _holders(ctx, backup.identity_id)
     record = restore_identity(
-        LifecycleContext.of(execution.passport),
-        backup,
-        placements,
-        actor=execution.principal.actor,
-        request_id=execution.request_id,
+        ctx, backup, placements, actor=execution.principal.actor, request_id=execution.request_id
     )
-    return ExecutionResult(public={"id": record.id, "restored": sorted(placements)})
+    replaced = sorted({before[p] for p, s in placements.items() if p in before and before[p] != s})
+    cleared, unreachable = _forget_everywhere(ctx, record.id, replaced)
+    public: dict[str, Any] = {
+        "id": record.id,
+        "restored": sorted(placements),
+        "replaced_holders_cleared": cleared,
+        "replaced_holders_unreachable": unreachable,
+    }
+    try:
+        refreshed = refresh_identity(
+            ctx, record.id, actor=execution.principal.actor, request_id=execution.request_id
+        )
+        public["refreshed_to_epoch"] = refreshed.to_epoch
+    except PassportError as exc:  # the restore stands; the refresh can be run again
+        public["refresh_error"] = f"{exc.code}: {exc}"
+    return ExecutionResult(public=public)
+
+
+def _holders(ctx: LifecycleContext, identity_id: str) -> dict[int, str]:
+    try:
+        record = ctx.identity(identity_id)
+    except NotFoundError:
+        return {}
+    return {s.participant: s.signer_id for s in record.shares}
+
+
+def _forget_everywhere(
+    ctx: LifecycleContext, identity_id: str, signer_ids: list[str]
+) -> tuple[list[str], list[str]]:
+    """(signers that deleted their copy, signers that could not be asked)."""
+    cleared, unreachable = [], []
+    for sid in signer_ids:
+        try:
+            ctx.pool.client(sid).delete_share(identity_id)
+            cleared.append(sid)
+        except Exception:  # gone, or its HSM is: that is why we restored
+            unreachable.append(sid)
+    return cleared, unreachable
 
 
 def import_params(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -302,6 +302,7 @@ def _restore(
                 f"the backup is of epoch {backup.epoch} but the identity is at epoch "
                 f"{existing.epoch}: its shares were refreshed since; use a newer backup"
             )
+    _check_placements(existing, placements)
     attestations: dict[int, Attestation] = {}
     infos: dict[int, SignerInfo] = {}
     for participant, signer_id in sorted(placements.items()):
@@ -364,6 +365,26 @@ def _restore(
 
     ctx.store.run_write(write)
     return ctx.identity(backup.identity_id)
+
+
+def _check_placements(existing: IdentityRecord | None, placements: Mapping[int, str]) -> None:
+    """One share per signer: two participants on one signer would let that one machine
+    hold two shares (and a signer keeps one share per identity and epoch)."""
+    if not placements:
+        raise LifecycleError("a restore needs at least one placement")
+    if len(set(placements.values())) != len(placements):
+        raise LifecycleError("each restored participant needs its own signer")
+    if existing is None:
+        return
+    staying = {
+        s.signer_id: s.participant for s in existing.shares if s.participant not in placements
+    }
+    for participant, signer_id in placements.items():
+        if signer_id in staying:
+            raise LifecycleError(
+                f"signer {signer_id} already holds participant {staying[signer_id]} of "
+                f"{existing.id}; restore participant {participant} to another signer"
+            )
 
 
 def _attestation_row(participant: int, signer_id: str, a: Attestation) -> dict[str, Any]:
