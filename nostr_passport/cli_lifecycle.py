@@ -199,6 +199,7 @@ class CeremonyRun:
     ceremony: dict[str, Any]
     result: dict[str, Any] | None = None
     next_steps: list[str] = field(default_factory=list)
+    note: str = ""  # how the final step gets its material, when it needs one
 
     @property
     def executed(self) -> bool:
@@ -219,11 +220,13 @@ def propose_and_run(
     *,
     material: str | None = None,
     material_hint: str = "",
+    material_note: str = "",
 ) -> CeremonyRun:
     """Propose `operation`; execute it at once when the proposal alone is the quorum.
 
     `material_hint` is how the final `ceremony execute` gets the material (e.g.
-    "--material-file backup.json"); the material itself is never printed.
+    "--material-file backup.json"), `material_note` what to feed it; the material itself
+    is never printed.
     """
     ceremony = api.call("POST", "/v1/ceremonies", {"operation": operation, "params": params})
     cid = str(ceremony["id"])
@@ -238,6 +241,7 @@ def propose_and_run(
                 f"{_suffix(args)}",
                 execute,
             ],
+            note=material_note,
         )
     body = {} if material is None else {"material": material}
     try:
@@ -264,6 +268,7 @@ def emit_run(
                 "executed": run.executed,
                 "result": run.result,
                 "next": run.next_steps,
+                **({"note": run.note} if run.note else {}),
                 **(extra or {}),
             }
         )
@@ -283,6 +288,8 @@ def emit_run(
         print(f"  {step}")
     print("Then any admin executes it:")
     print(f"  {run.next_steps[-1]}")
+    if run.note:
+        print(f"  ({run.note})")
     return 0
 
 
@@ -462,8 +469,10 @@ def cmd_import(args: argparse.Namespace, api: Any) -> int:
         "import_identity",
         params,
         material=material,
-        material_hint=f"--material-stdin   (stdin: the {kind}"
-        + (" line, then the password line)" if kind == "ncryptsec" else " line)"),
+        material_hint="--material-stdin",
+        material_note=f"stdin: the {kind} line"
+        + (", then the password line" if kind == "ncryptsec" else "")
+        + "; asked without echo on a terminal",
     )
     del material
     identity: dict[str, Any] | None = None

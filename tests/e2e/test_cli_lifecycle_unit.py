@@ -307,7 +307,8 @@ def test_pending_import_says_how_to_give_the_key_again(
         capsys,
         NSEC.encode(),
     )
-    assert code == 0 and "ceremony execute cer_6 --material-stdin" in out
+    assert code == 0 and "  nostr-passport ceremony execute cer_6 --material-stdin\n" in out
+    assert "(stdin: the nsec line; asked without echo on a terminal)" in out
     assert NSEC not in out + err and not server.posted("/v1/ceremonies/cer_6/execute")
 
 
