@@ -172,7 +172,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or config.settings.server.host
     port = args.port or config.settings.server.port
     passport = open_gateway(config)
-    app = create_app(passport, max_body_bytes=config.settings.server.max_body_bytes)
+    from nostr_passport.service.ceremonies import CeremonyPolicy
+
+    app = create_app(
+        passport,
+        max_body_bytes=config.settings.server.max_body_bytes,
+        ceremony_policy=CeremonyPolicy.of(config.settings.ceremonies),
+    )
     from nostr_passport.api.routes_bunker import install_bunker
     from nostr_passport.service.bunker.commands import bunker_settings
     from nostr_passport.service.bunker.runtime import BunkerRuntime
@@ -189,11 +195,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  API: http://{host}:{port}/docs  (OpenAPI at /openapi.json)", flush=True)
     if relays:
         print(f"  NIP-46 bunker on {', '.join(relays)}", flush=True)
-    schedule = _checkpoint_schedule(passport, config)
+    schedules = [
+        s
+        for s in (_checkpoint_schedule(passport, config), _rotation_schedule(passport, config))
+        if s
+    ]
     try:
         uvicorn.run(app, host=host, port=port, log_level=args.log_level, access_log=False)
     finally:
-        if schedule is not None:
+        for schedule in schedules:
             schedule.stop()
         passport.close()
     return 0
@@ -214,6 +224,30 @@ def _checkpoint_schedule(passport: Any, config: Any) -> Any:
     schedule = CheckpointSchedule(passport.store, provider, every, passport.audit_log_id)
     schedule.start()
     print(f"  audit checkpoints every {every:g} s", flush=True)
+    return schedule
+
+
+def _rotation_schedule(passport: Any, config: Any) -> Any:
+    """Refresh shares and rotate KEKs as [rotation] asks (0: on demand only)."""
+    from nostr_passport.service.lifecycle.context import LifecycleContext
+    from nostr_passport.service.lifecycle_schedule import LifecycleSchedule
+
+    rotation = config.settings.rotation
+    schedule = LifecycleSchedule(
+        LifecycleContext.of(passport),
+        refresh_every=rotation.refresh_every,
+        kek_rotate_every=rotation.kek_rotate_every,
+        check_every=rotation.check_every,
+    )
+    if not schedule.active:
+        return None
+    schedule.start()
+    for name, every in (
+        ("share refresh", rotation.refresh_every),
+        ("KEK rotation", rotation.kek_rotate_every),
+    ):
+        if every > 0:
+            print(f"  {name} every {every:g} s", flush=True)
     return schedule
 
 

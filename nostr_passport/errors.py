@@ -173,6 +173,20 @@ class LifecycleError(PassportError):
     code = "lifecycle_failed"
 
 
+class LifecycleRefusedError(LifecycleError, BadRequestError):
+    """A lifecycle request that cannot be right: a malformed backup, a participant that
+    does not exist, a placement onto the wrong signer. Nothing was changed."""
+
+    code = "lifecycle_refused"
+
+
+class LifecycleConflictError(LifecycleError, ConflictError):
+    """A lifecycle request that contradicts the identity's state (another epoch, a signer
+    that already holds a share of it). Nothing was changed."""
+
+    code = "lifecycle_conflict"
+
+
 class RefreshAbortedError(LifecycleError, UnavailableError):
     """A share refresh did not complete; the identity stays on its current epoch."""
 

@@ -16,6 +16,7 @@ from nostr_passport.errors import (
     BadRequestError,
     ConfigError,
     ConflictError,
+    LifecycleError,
     NotFoundError,
     PassportError,
     PayloadTooLargeError,
@@ -39,6 +40,9 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (UnavailableError, 503),
     (BadRequestError, 400),
     (NostrError, 400),
+    # A lifecycle step failed at a signer (its message names which): the identity is as
+    # it was, and the operation may be retried. Refusals and conflicts matched above.
+    (LifecycleError, 503),
     (ConfigError, 500),
 )
 

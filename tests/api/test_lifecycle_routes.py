@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import httpx
 from nostr_sdk import Event
 
 from nostr_passport.store.audit_log import audit_records
@@ -158,3 +159,39 @@ def test_material_hash_binds_what_the_approvers_saw(sqlite_server: Server) -> No
     assert key not in wrong.text
     shown = sqlite_server.admin.get(f"/v1/ceremonies/{cid}").json()
     assert shown["status"] == "approved" and shown["result"] is None  # nothing ran
+
+
+def test_lifecycle_refusals_are_4xx_with_their_reason(sqlite_server: Server) -> None:
+    identity = create(sqlite_server)
+    holders = [s["signer_id"] for s in identity["signers"]]  # type: ignore[attr-defined]
+    admin = sqlite_server.admin
+
+    def run(
+        operation: str, params: dict[str, object], material: str | None = None
+    ) -> httpx.Response:
+        proposed = admin.post("/v1/ceremonies", json={"operation": operation, "params": params})
+        assert proposed.status_code == 201, proposed.text
+        body = {} if material is None else {"material": material}
+        return admin.post(f"/v1/ceremonies/{proposed.json()['id']}/execute", json=body)
+
+    moved = run(
+        "migrate_participant",
+        {"identity_id": identity["id"], "participant": 0, "to_signer": holders[1]},
+    )
+    assert moved.status_code == 409, moved.text
+    assert moved.json()["error"] == "lifecycle_conflict"
+    assert "already holds" in moved.json()["message"]
+
+    junk = '{"format": "not a backup"}'
+    restored = run(
+        "restore_identity",
+        {
+            "identity_id": identity["id"],
+            "placements": {"0": holders[0]},
+            "material_sha256": hashlib.sha256(junk.encode()).hexdigest(),
+        },
+        junk,
+    )
+    assert restored.status_code == 400, restored.text
+    assert restored.json()["error"] == "lifecycle_refused"
+    assert signs(sqlite_server, identity)

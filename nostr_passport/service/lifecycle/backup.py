@@ -27,7 +27,13 @@ from sqlalchemy import delete, update
 from sqlalchemy.engine import Connection
 
 from nostr_passport.crypto import dealer
-from nostr_passport.errors import BackupTargetError, LifecycleError, PassportError
+from nostr_passport.errors import (
+    BackupTargetError,
+    LifecycleConflictError,
+    LifecycleError,
+    LifecycleRefusedError,
+    PassportError,
+)
 from nostr_passport.hsm.transport import key_fingerprint
 from nostr_passport.service.audit import OK
 from nostr_passport.service.keygen import check_attestation
@@ -132,7 +138,7 @@ class Backup:
         try:
             raw = json.loads(data)
             if raw.get("format") != FORMAT:
-                raise LifecycleError(f"not a {FORMAT} file")
+                raise LifecycleRefusedError(f"not a {FORMAT} file")
             shares = tuple(
                 BackedUpShare(
                     participant=int(s["participant"]),
@@ -163,28 +169,32 @@ class Backup:
         except LifecycleError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise LifecycleError(f"malformed backup file ({type(exc).__name__})") from None
+            raise LifecycleRefusedError(f"malformed backup file ({type(exc).__name__})") from None
 
     def check_public_data(self) -> None:
         """The commitments give the stated key and public shares (no secret needed)."""
         try:
             if self.vss_commitments[0].hex() != self.group_pubkey_dealt:
-                raise LifecycleError("backup: group key does not match its commitments")
+                raise LifecycleRefusedError("backup: group key does not match its commitments")
             for s in self.shares:
                 if dealer.pubshare_from_commitments(s.participant, self.vss_commitments) != (
                     s.pubshare
                 ):
-                    raise LifecycleError(f"backup: public share {s.participant} is inconsistent")
+                    raise LifecycleRefusedError(
+                        f"backup: public share {s.participant} is inconsistent"
+                    )
         except PassportError:
             raise
         except Exception as exc:
-            raise LifecycleError(f"backup: malformed public data ({type(exc).__name__})") from None
+            raise LifecycleRefusedError(
+                f"backup: malformed public data ({type(exc).__name__})"
+            ) from None
 
     def share_of(self, participant: int) -> BackedUpShare:
         for s in self.shares:
             if s.participant == participant:
                 return s
-        raise LifecycleError(f"the backup holds no share of participant {participant}")
+        raise LifecycleRefusedError(f"the backup holds no share of participant {participant}")
 
 
 def backup_identity(
@@ -200,10 +210,10 @@ def backup_identity(
     """Each participant in `targets` exports its share sealed to that target's key."""
     record = ctx.identity(identity_id)
     if not targets:
-        raise LifecycleError("a backup needs at least one target")
+        raise LifecycleRefusedError("a backup needs at least one target")
     for participant, target in targets.items():
         if not 0 <= participant < record.participants:
-            raise LifecycleError(f"identity {identity_id} has no participant {participant}")
+            raise LifecycleRefusedError(f"identity {identity_id} has no participant {participant}")
         if (target.simulated or target.provider_kind == "simulator") and not (
             allow_software_targets
         ):
@@ -217,7 +227,7 @@ def backup_identity(
         client = ctx.pool.client(holder.signer_id)
         held = client.held_share(identity_id)
         if held.epoch != record.epoch or held.participant != participant:
-            raise LifecycleError(
+            raise LifecycleConflictError(
                 f"signer {holder.signer_id} holds epoch {held.epoch}, not the identity's "
                 f"{record.epoch}: a refresh is in progress, retry later"
             )
@@ -296,9 +306,9 @@ def _restore(
         existing = identity_by_id(conn, backup.identity_id)
     if existing is not None:
         if existing.group_pubkey != backup.pubkey:
-            raise LifecycleError("the backup is of another key than the stored identity")
+            raise LifecycleConflictError("the backup is of another key than the stored identity")
         if existing.epoch != backup.epoch:
-            raise LifecycleError(
+            raise LifecycleConflictError(
                 f"the backup is of epoch {backup.epoch} but the identity is at epoch "
                 f"{existing.epoch}: its shares were refreshed since; use a newer backup"
             )
@@ -309,7 +319,7 @@ def _restore(
         share = backup.share_of(participant)
         info = ctx.pool.info(signer_id, ctx.timeout)
         if info.transport_public_key != share.target_transport_key:
-            raise LifecycleError(
+            raise LifecycleRefusedError(
                 f"the share of participant {participant} was sealed to HSM key "
                 f"{share.target_fingerprint}, not to signer {signer_id}'s "
                 f"{key_fingerprint(info.transport_public_key)}"
@@ -371,9 +381,9 @@ def _check_placements(existing: IdentityRecord | None, placements: Mapping[int, 
     """One share per signer: two participants on one signer would let that one machine
     hold two shares (and a signer keeps one share per identity and epoch)."""
     if not placements:
-        raise LifecycleError("a restore needs at least one placement")
+        raise LifecycleRefusedError("a restore needs at least one placement")
     if len(set(placements.values())) != len(placements):
-        raise LifecycleError("each restored participant needs its own signer")
+        raise LifecycleRefusedError("each restored participant needs its own signer")
     if existing is None:
         return
     staying = {
@@ -381,7 +391,7 @@ def _check_placements(existing: IdentityRecord | None, placements: Mapping[int, 
     }
     for participant, signer_id in placements.items():
         if signer_id in staying:
-            raise LifecycleError(
+            raise LifecycleConflictError(
                 f"signer {signer_id} already holds participant {staying[signer_id]} of "
                 f"{existing.id}; restore participant {participant} to another signer"
             )
@@ -438,7 +448,7 @@ def _insert_from_backup(
     holders = [placements.get(i, backup.signer_ids[i]) for i in range(backup.participants)]
     unknown = [sid for sid in holders if signer_by_id(conn, sid) is None]
     if unknown:
-        raise LifecycleError(
+        raise LifecycleRefusedError(
             f"signers {unknown} are not registered here: restore every participant, or "
             "register those signers first"
         )

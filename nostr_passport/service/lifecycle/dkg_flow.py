@@ -20,7 +20,12 @@ from typing import TypeVar, cast
 from sqlalchemy.engine import Connection
 
 from nostr_passport.crypto.dkg import SessionParams, chilldkg
-from nostr_passport.errors import BadRequestError, LifecycleError, PassportError
+from nostr_passport.errors import (
+    BadRequestError,
+    LifecycleError,
+    LifecycleRefusedError,
+    PassportError,
+)
 from nostr_passport.service.audit import OK
 from nostr_passport.service.keygen import check_attestation
 from nostr_passport.signer import dkg_support
@@ -167,7 +172,7 @@ def _insert(
 ) -> None:
     unknown = [s.signer_id for s in record.shares if signer_by_id(conn, s.signer_id) is None]
     if unknown:
-        raise LifecycleError(f"signers {unknown} are not registered in the store")
+        raise LifecycleRefusedError(f"signers {unknown} are not registered in the store")
     ensure_tenant(conn, record.tenant_id, record.tenant_id, record.created_at)
     insert_identity(conn, record)
     ctx.audit.append(

@@ -23,7 +23,13 @@ from dataclasses import replace
 from sqlalchemy.engine import Connection
 
 from nostr_passport.crypto import bip340, dealer
-from nostr_passport.errors import BadRequestError, ConflictError, LifecycleError, PassportError
+from nostr_passport.errors import (
+    BadRequestError,
+    ConflictError,
+    LifecycleError,
+    LifecycleRefusedError,
+    PassportError,
+)
 from nostr_passport.hsm.provider import GCM_NONCE_LEN
 from nostr_passport.hsm.transport import TransportKey, seal
 from nostr_passport.nostr import nip19, nip49
@@ -205,7 +211,7 @@ def _insert(
 ) -> None:
     unknown = [s.signer_id for s in record.shares if signer_by_id(conn, s.signer_id) is None]
     if unknown:
-        raise LifecycleError(f"signers {unknown} are not registered in the store")
+        raise LifecycleRefusedError(f"signers {unknown} are not registered in the store")
     ensure_tenant(conn, record.tenant_id, record.tenant_id, record.created_at)
     insert_identity(conn, record)
     ctx.audit.append(

@@ -24,7 +24,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from nostr_passport.errors import LifecycleError, PassportError, RefreshAbortedError
+from nostr_passport.errors import (
+    LifecycleConflictError,
+    LifecycleError,
+    LifecycleRefusedError,
+    PassportError,
+    RefreshAbortedError,
+)
 from nostr_passport.service.keygen import check_attestation
 from nostr_passport.signer.errors import ShareNotFoundError
 from nostr_passport.signer.protocol import SignerClient
@@ -68,11 +74,11 @@ def _migrate(
     record = ctx.identity(identity_id)
     old_ids = signer_ids_of(record)
     if not 0 <= participant < record.participants:
-        raise LifecycleError(f"identity {identity_id} has no participant {participant}")
+        raise LifecycleRefusedError(f"identity {identity_id} has no participant {participant}")
     if to_signer in old_ids:
-        raise LifecycleError(f"signer {to_signer} already holds a share of {identity_id}")
+        raise LifecycleConflictError(f"signer {to_signer} already holds a share of {identity_id}")
     if to_signer not in ctx.pool:
-        raise LifecycleError(f"signer {to_signer} is not configured on this gateway")
+        raise LifecycleRefusedError(f"signer {to_signer} is not configured on this gateway")
     source = ctx.pool.client(old_ids[participant])
     target = ctx.pool.client(to_signer)
     _forget_on(target, identity_id)  # leftovers of an earlier, interrupted move
@@ -80,7 +86,7 @@ def _migrate(
         info = ctx.pool.info(to_signer, ctx.timeout)
         held = source.held_share(identity_id)
         if held.epoch != record.epoch or held.participant != participant:
-            raise LifecycleError(
+            raise LifecycleConflictError(
                 f"signer {old_ids[participant]} holds epoch {held.epoch}, not {record.epoch}: "
                 "an earlier refresh did not finish; refresh the identity first"
             )
