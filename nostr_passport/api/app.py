@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
 
 import nostr_passport
+from nostr_passport.config import default_data_dir
+from nostr_passport.ops.cost import PRICING_FILE_NAME, load_pricing
+from nostr_passport.ops.gateway import instrument
 from nostr_passport.service.ceremonies import Ceremonies, CeremonyPolicy
 from nostr_passport.service.passport import Passport
 
@@ -16,12 +20,14 @@ from . import (
     routes_ceremonies,
     routes_health,
     routes_identities,
+    routes_ops,
     routes_signers,
     routes_tokens,
     routes_use,
 )
 from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
+from .metrics_middleware import MetricsMiddleware
 from .models import (
     BackupBody,
     CreateIdentityBody,
@@ -51,7 +57,10 @@ def create_app(
     *,
     max_body_bytes: int = 256 * 1024,
     ceremony_policy: CeremonyPolicy | None = None,
+    pricing_file: Path | None = None,
 ) -> FastAPI:
+    """The app over `passport`; `pricing_file`: the cost table (ops/cost.py), by default
+    pricing.toml in the default data directory, if it exists."""
     app = FastAPI(
         title="NostrPassport",
         version=nostr_passport.__version__,
@@ -60,6 +69,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.passport = passport
+    pricing = load_pricing(pricing_file or default_data_dir() / PRICING_FILE_NAME)
+    app.state.ops_metrics = instrument(passport, pricing)  # before anything keeps .audit
     if ceremony_policy is not None:
         app.state.ceremonies = Ceremonies(passport, policy=ceremony_policy)
     install_error_handlers(app)
@@ -71,10 +82,12 @@ def create_app(
         routes_ceremonies.router,
         routes_signers.router,
         routes_audit.router,
+        routes_ops.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.ops_metrics)
     _document_bodies(app)
     return app
 

@@ -3,9 +3,9 @@
 Roles (per tenant):
 - admin: everything, including tokens, deleting identities and rotating KEKs;
 - operator: create, list, show, disable, enable, refresh and back up identities, and use
-  them; list signers;
-- auditor: read-only (identities, signers, tokens' metadata, the audit log), never uses
-  a key;
+  them; list signers; read metrics and the cost report (system tenant only);
+- auditor: read-only (identities, signers, tokens' metadata, the audit log, metrics),
+  never uses a key;
 - app: uses identities (sign, encrypt, decrypt, read the public key), nothing else.
 
 Any token may carry scopes (app tokens normally do): a list of identities, of methods
@@ -56,6 +56,7 @@ IDENTITY_REFRESH = "identity.refresh"
 IDENTITY_BACKUP = "identity.backup"
 SIGNER_LIST = "signer.list"
 SIGNER_KEK_ROTATE = "signer.kek_rotate"
+OPS_METRICS = "ops.metrics"  # Prometheus metrics and the cost report (installation-wide)
 
 USE_METHODS = frozenset(
     {GET_PUBLIC_KEY, SIGN_EVENT, NIP44_ENCRYPT, NIP44_DECRYPT, NIP04_ENCRYPT, NIP04_DECRYPT}
@@ -76,6 +77,7 @@ ALL_METHODS = USE_METHODS | {
     IDENTITY_BACKUP,
     SIGNER_LIST,
     SIGNER_KEK_ROTATE,
+    OPS_METRICS,
 }
 # Reading an identity's public data needs the role's permission but no method scope: a
 # token scoped to sign_event can still see which identities (in its scope) it may use.
@@ -95,9 +97,18 @@ ROLE_METHODS: dict[Role, frozenset[str]] = {
         IDENTITY_REFRESH,
         IDENTITY_BACKUP,
         SIGNER_LIST,
+        OPS_METRICS,
     },
     "auditor": frozenset(
-        {GET_PUBLIC_KEY, IDENTITY_LIST, IDENTITY_READ, TOKEN_LIST, AUDIT_READ, SIGNER_LIST}
+        {
+            GET_PUBLIC_KEY,
+            IDENTITY_LIST,
+            IDENTITY_READ,
+            TOKEN_LIST,
+            AUDIT_READ,
+            SIGNER_LIST,
+            OPS_METRICS,
+        }
     ),
     "app": USE_METHODS | {IDENTITY_LIST, IDENTITY_READ},
 }

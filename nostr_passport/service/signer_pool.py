@@ -16,9 +16,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from nostr_passport.errors import PassportError, SignersUnavailableError
+from nostr_passport.ops.signer_metrics import InstrumentedSigner, SignerMetrics
 from nostr_passport.signer.protocol import SignerClient, SignerInfo
 
 T = TypeVar("T")
@@ -72,7 +73,12 @@ class SignerPool:
         max_workers: int = 32,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._clients = dict(clients)
+        # The metrics hook: every client is timed by one thin wrapper (ops/signer_metrics.py).
+        self.metrics = SignerMetrics()
+        self._clients: dict[str, SignerClient] = {
+            sid: cast(SignerClient, InstrumentedSigner(client, self.metrics))
+            for sid, client in clients.items()
+        }
         self._state = {sid: _State() for sid in self._clients}
         self._lock = threading.Lock()
         self._backoff = backoff_seconds
@@ -98,6 +104,7 @@ class SignerPool:
             state = self._state[signer_id]
             state.failed_until = self._clock() + self._backoff
             state.last_error = reason
+        self.metrics.failover(signer_id, reason)
         log.warning("signer %s failed: %s", signer_id, reason)
 
     def mark_ok(self, signer_id: str) -> None:

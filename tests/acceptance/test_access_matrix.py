@@ -79,6 +79,9 @@ ROUTE_TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/audit/checkpoints"): frozenset({ADMIN}),
     ("GET", "/v1/audit/proof/{n}"): frozenset({ADMIN, AUDITOR}),
     ("GET", "/v1/audit/consistency"): frozenset({ADMIN, AUDITOR}),
+    # Operations (metrics, cost) cover every tenant and signer: the installation's tenant.
+    ("GET", "/metrics"): frozenset({ADMIN, OPERATOR, AUDITOR}),
+    ("GET", "/v1/ops/cost"): frozenset({ADMIN, OPERATOR, AUDITOR}),
     # NIP-46 bunker (mounted by `serve`): managing an identity's bunker needs a token that
     # may use the identity; nostr.json is public.
     ("POST", "/v1/identities/{identity_id}/bunker/uri"): USERS_OF_A,
@@ -283,6 +286,8 @@ REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/v1/audit/checkpoints"): _plain("POST", "/v1/audit/checkpoints"),
     ("GET", "/v1/audit/proof/{n}"): _plain("GET", "/v1/audit/proof/0"),
     ("GET", "/v1/audit/consistency"): _consistency,
+    ("GET", "/metrics"): _plain("GET", "/metrics"),
+    ("GET", "/v1/ops/cost"): _plain("GET", "/v1/ops/cost"),
     ("POST", "/v1/identities/{identity_id}/bunker/uri"): _at_a("POST", "/bunker/uri", {}),
     ("POST", "/v1/identities/{identity_id}/bunker/nostrconnect"): _at_a(
         "POST",
