@@ -356,15 +356,40 @@ def cmd_identity_status(status: str) -> Callable[[argparse.Namespace], int]:
 
 
 def cmd_identity_delete(args: argparse.Namespace) -> int:
+    api = api_of(args)
     params = {"force": "true"} if args.force else None
-    report = api_of(args).call("DELETE", f"/v1/identities/{args.id}", params=params)
+    try:
+        report = api.call("DELETE", f"/v1/identities/{args.id}", params=params)
+    except ApiError as exc:
+        if exc.code != "ceremony_required":
+            raise
+        warn("deleting an identity needs several admins here: proposing a delete_identity ceremony")
+        ceremony = {"identity_id": args.id, "force": bool(args.force)}
+        return _by_ceremony(api, args, "delete_identity", ceremony, _print_deletion)
     if args.json:
         emit_json(report)
     else:
-        print(f"deleted {report['id']}")
-        if report["shares_remaining_at"]:
-            print(f"  shares may remain at: {', '.join(report['shares_remaining_at'])}")
+        _print_deletion(report)
     return 0
+
+
+def _print_deletion(report: dict[str, Any]) -> None:
+    print(f"deleted {report['id']}")
+    if report["shares_remaining_at"]:
+        print(f"  shares may remain at: {', '.join(report['shares_remaining_at'])}")
+
+
+def _by_ceremony(
+    api: Api,
+    args: argparse.Namespace,
+    operation: str,
+    params: dict[str, Any],
+    describe: Callable[[dict[str, Any]], None],
+) -> int:
+    """What a direct call refused with `ceremony_required`, proposed as a ceremony."""
+    from nostr_passport.cli_lifecycle import emit_run, propose_and_run
+
+    return emit_run(args, propose_and_run(api, args, operation, params), describe)
 
 
 def _read_event_argument(value: str) -> Any:
@@ -424,7 +449,17 @@ def cmd_token_create(args: argparse.Namespace) -> int:
             body["expires_in"] = args.expires_in
         if args.tenant is not None:
             body["tenant"] = args.tenant
-        issued = api_of(args).call("POST", "/v1/tokens", body)
+        api = api_of(args)
+        try:
+            issued = api.call("POST", "/v1/tokens", body)
+        except ApiError as exc:
+            if exc.code != "ceremony_required" or args.role != "admin":
+                raise
+            warn("a new admin token needs several admins here: proposing a ceremony")
+            ceremony: dict[str, Any] = {"token_name": args.name}
+            if args.expires_in is not None:
+                ceremony["expires_in"] = args.expires_in
+            return _by_ceremony(api, args, "create_admin_token", ceremony, _print_admin_token)
     if args.json:
         emit_json(issued)
     else:
@@ -432,6 +467,12 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         print(f"  {issued['token']}")
         print("shown once: store it now.")
     return 0
+
+
+def _print_admin_token(result: dict[str, Any]) -> None:
+    print(f"token {result['token_id']} (admin, tenant {result['tenant']}):")
+    print(f"  {result['token']}")
+    print("shown once: store it now.")
 
 
 def _local_token_create(passport: Any, admin: Any, args: argparse.Namespace) -> dict[str, Any]:

@@ -358,8 +358,21 @@ def test_bad_input_is_named(env: Env, tmp_path: Path) -> None:
 def test_two_admins_need_two_approvals(env: Env) -> None:
     second = ok_json(env.remote("token", "create", "--role", "admin", "--name", "second"))
     token2 = second["token"]
-    refused = fails(env.remote("token", "create", "--role", "admin", "--name", "third"))
-    assert "ceremony_required" in refused
+    # From two admins on, a third admin token and a delete are proposed as ceremonies.
+    third = cli(env.remote("token", "create", "--role", "admin", "--name", "third", "--json"))
+    assert third.returncode == 0 and "proposing a ceremony" in third.stderr
+    proposed = json.loads(third.stdout)
+    assert proposed["ceremony"]["operation"] == "create_admin_token"
+    assert not proposed["executed"]
+    ok(env.remote("ceremony", "approve", proposed["ceremony"]["id"], token=token2))
+    minted = ok(env.remote("ceremony", "execute", proposed["ceremony"]["id"], token=token2))
+    assert "np_" in minted  # shown once, to the admin who executed
+
+    doomed = create(env)
+    deletion = cli(env.remote("identity", "delete", doomed["id"]))
+    assert deletion.returncode == 0 and "delete_identity ceremony" in deletion.stderr
+    assert "1 more needed" in deletion.stdout
+    assert show(env, doomed["id"])["id"] == doomed["id"]  # nothing ran yet
 
     identity = create(env)
     target = non_holders(env, identity)[0]
