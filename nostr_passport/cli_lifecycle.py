@@ -1,6 +1,6 @@
 """`nostr-passport` commands for the key lifecycle and ceremonies (docs/cli.md).
 
-- `identity refresh|backup|restore|import|migrate|reshape` and `signer list|rotate-kek`;
+- `identity refresh|backup|restore|import|migrate|reshape` and `signer list|drain|rotate-kek`;
 - `ceremony propose|list|show|approve|reject|execute`.
 
 Everything goes through a running server's HTTP API with the caller's own token. The
@@ -547,6 +547,24 @@ def cmd_reshape(args: argparse.Namespace, api: Any) -> int:
 # ================================================================ signer commands
 
 
+def cmd_signer_drain(args: argparse.Namespace, api: Any) -> int:
+    if args.from_signer == args.to_signer:
+        raise CliError("drain: the signer to empty and --to must differ")
+    params = {"from_signer": args.from_signer, "to_signer": args.to_signer}
+    run = propose_and_run(api, args, "migrate_signer", params)
+
+    def describe(result: dict[str, Any]) -> None:
+        moved = result.get("moved", [])
+        print(
+            f"moved {len(moved)} share(s) from {args.from_signer} to {args.to_signer}; "
+            f"{args.from_signer} holds nothing now and can be removed from the config"
+        )
+        for identity_id in moved:
+            print(f"  {identity_id}")
+
+    return emit_run(args, run, describe)
+
+
 def cmd_signer_list(args: argparse.Namespace, api: Any) -> int:
     signers = api.call("GET", "/v1/signers").get("signers", [])
     if args.json:
@@ -887,6 +905,15 @@ def register(
         "list the registered signers, their HSMs and transport keys (backup targets)",
         cmd_signer_list,
     )
+    p = add(
+        signers,
+        "drain",
+        "move every share a signer holds to another signer (same npubs, zero downtime), "
+        "so the first can be retired (a migrate_signer ceremony, system tenant)",
+        cmd_signer_drain,
+    )
+    p.add_argument("from_signer", metavar="SIGNER", help="the signer to empty")
+    p.add_argument("--to", dest="to_signer", required=True, help="the signer that takes over")
     p = add(
         signers,
         "rotate-kek",

@@ -33,6 +33,7 @@ RESTORE_IDENTITY = "restore_identity"
 DELETE_IDENTITY = "delete_identity"
 IMPORT_IDENTITY = "import_identity"
 MIGRATE_PARTICIPANT = "migrate_participant"  # provider migration, one share at a time
+MIGRATE_SIGNER = "migrate_signer"  # every share of a signer to another: then retire it
 DESTROY_KEK = "destroy_kek"  # KEK rotation: new KEK, rewrap, destroy the old one
 RESHAPE_IDENTITY = "reshape_identity"  # threshold or signer-set change
 CREATE_ADMIN_TOKEN = "create_admin_token"  # noqa: S105 - an operation name
@@ -41,6 +42,7 @@ SENSITIVE_OPERATIONS = (
     DELETE_IDENTITY,
     IMPORT_IDENTITY,
     MIGRATE_PARTICIPANT,
+    MIGRATE_SIGNER,
     DESTROY_KEK,
     RESHAPE_IDENTITY,
     CREATE_ADMIN_TOKEN,

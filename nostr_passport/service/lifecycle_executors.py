@@ -16,7 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from nostr_passport.errors import BadRequestError, NotFoundError, PassportError
+from nostr_passport.errors import (
+    BadRequestError,
+    NotFoundError,
+    PassportError,
+    PermissionDeniedError,
+)
 
 if TYPE_CHECKING:
     from .lifecycle.context import LifecycleContext
@@ -26,6 +31,7 @@ from .ceremony_registry import (
     IMPORT_IDENTITY,
     MATERIAL_HASH_PARAM,
     MIGRATE_PARTICIPANT,
+    MIGRATE_SIGNER,
     RESHAPE_IDENTITY,
     RESTORE_IDENTITY,
     CeremonyRegistry,
@@ -250,6 +256,34 @@ def run_reshape(execution: Execution) -> ExecutionResult:
     )
 
 
+def migrate_signer_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    _only(params, {"from_signer", "to_signer"}, MIGRATE_SIGNER)
+    return {
+        "from_signer": _name(params, "from_signer"),
+        "to_signer": _name(params, "to_signer"),
+    }
+
+
+def run_migrate_signer(execution: Execution) -> ExecutionResult:
+    """Every share of one signer moved to another: it touches every tenant's identities,
+    so only a ceremony of the installation's own tenant may run it."""
+    from .access import SYSTEM_TENANT
+    from .lifecycle.context import LifecycleContext
+    from .lifecycle.migration import migrate_signer
+
+    if execution.tenant_id != SYSTEM_TENANT:
+        raise PermissionDeniedError("moving a whole signer is for the installation's tenant")
+    params = execution.params
+    moved = migrate_signer(
+        LifecycleContext.of(execution.passport),
+        str(params["from_signer"]),
+        str(params["to_signer"]),
+        actor=execution.principal.actor,
+        request_id=execution.request_id,
+    )
+    return ExecutionResult(public={**params, "moved": sorted(r.identity_id for r in moved)})
+
+
 def destroy_kek_params(params: Mapping[str, Any]) -> dict[str, Any]:
     _only(params, {"signers"}, DESTROY_KEK)
     if "signers" not in params or params["signers"] is None:
@@ -313,6 +347,9 @@ def register_lifecycle_executors(registry: CeremonyRegistry) -> None:
         check_params=reshape_params,
         identity_param="identity_id",
         registry=registry,
+    )
+    register_executor(
+        MIGRATE_SIGNER, run_migrate_signer, check_params=migrate_signer_params, registry=registry
     )
     register_executor(
         DESTROY_KEK, run_destroy_kek, check_params=destroy_kek_params, registry=registry

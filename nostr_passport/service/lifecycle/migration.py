@@ -145,9 +145,17 @@ def migrate_signer(
     from_signer: str,
     to_signer: str,
     *,
+    actor: str = "system",
+    request_id: str = "",
     grace_seconds: float | None = None,
 ) -> list[RefreshResult]:
-    """Move every share `from_signer` holds to `to_signer`; then it can be retired."""
+    """Move every share `from_signer` holds to `to_signer`; then it can be retired.
+
+    Each move is its own atomic switch; if one fails, the ones before it stay done and
+    a rerun moves what is left.
+    """
+    if from_signer == to_signer:
+        raise LifecycleRefusedError("moving a signer's shares needs two different signers")
     with ctx.store.read() as conn:
         rows = conn.execute(
             identity_shares.select().where(identity_shares.c.signer_id == from_signer)
@@ -160,7 +168,13 @@ def migrate_signer(
             continue  # a row of a retired epoch
         results.append(
             migrate_participant(
-                ctx, identity_id, participant, to_signer, grace_seconds=grace_seconds
+                ctx,
+                identity_id,
+                participant,
+                to_signer,
+                actor=actor,
+                request_id=request_id,
+                grace_seconds=grace_seconds,
             )
         )
     return results
