@@ -178,6 +178,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         passport,
         max_body_bytes=config.settings.server.max_body_bytes,
         ceremony_policy=CeremonyPolicy.of(config.settings.ceremonies),
+        pricing_file=config.data_dir / "pricing.toml",
     )
     from nostr_passport.api.routes_bunker import install_bunker
     from nostr_passport.service.bunker.commands import bunker_settings
