@@ -176,5 +176,5 @@ def test_ceremonies_and_rotation_sections(tmp_path: Path) -> None:
         {"rotation": {"refresh_every": -1}},
     ):
         write(tmp_path, {"signers": signers(3), **bad})
-        with pytest.raises(ConfigError, match="ceremonies|rotation"):
+        with pytest.raises(ConfigError, match=r"ceremonies|rotation"):
             load_config(tmp_path)
