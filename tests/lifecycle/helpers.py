@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nostr_passport.crypto import bip340, curve
@@ -18,6 +19,7 @@ from nostr_passport.store import Store
 
 from ..service.faults import FaultySigner
 from ..service.harness import Harness, settings_for_tests
+from ..store.databases import database_url
 
 
 def local(h: Harness, signer_id: str) -> LocalSigner:
@@ -103,6 +105,19 @@ def signing_load(
         stop.set()
         for w in workers:
             w.join(timeout=30)
+
+
+@contextmanager
+def sqlite_harness_over(tmp_path: Path, clients: dict[str, Any]) -> Iterator[Harness]:
+    """`harness_over` on a fresh SQLite store, closed afterwards."""
+    with database_url("sqlite", tmp_path) as url:
+        store = Store.open(url)
+        h = harness_over(store, clients)
+        try:
+            yield h
+        finally:
+            h.close()
+            store.close()
 
 
 def harness_over(store: Store, clients: dict[str, Any]) -> Harness:

@@ -11,11 +11,16 @@ import pytest
 
 from nostr_passport.hsm.provider import WrappedBlob
 from nostr_passport.service.lifecycle.kek import rotate_keks
-from nostr_passport.store import Store
 
 from ..service.harness import SIGNER_IDS, Harness, real_signer
-from ..store.databases import database_url
-from .helpers import LoadResult, context, harness_over, local, sign_ok, signing_load
+from .helpers import (
+    LoadResult,
+    context,
+    local,
+    sign_ok,
+    signing_load,
+    sqlite_harness_over,
+)
 from .softhsm import softhsm_signers
 
 
@@ -25,14 +30,8 @@ def any_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harn
         clients: dict[str, Any] = {sid: real_signer(sid, tmp_path) for sid in SIGNER_IDS}
     else:
         clients = {s.signer_id: s for s in softhsm_signers(tmp_path, list(SIGNER_IDS))}
-    with database_url("sqlite", tmp_path) as url:
-        store = Store.open(url)
-        h = harness_over(store, clients)
-        try:
-            yield h
-        finally:
-            h.close()
-            store.close()
+    with sqlite_harness_over(tmp_path, clients) as h:
+        yield h
 
 
 def wait_for(load: LoadResult, count: int) -> None:

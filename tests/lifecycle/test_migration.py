@@ -17,7 +17,15 @@ from nostr_passport.store import Store
 
 from ..service.harness import SIGNER_IDS, Harness, real_signer
 from ..store.databases import database_url
-from .helpers import context, harness_over, local, plain_share, sign_ok, signing_load
+from .helpers import (
+    context,
+    harness_over,
+    local,
+    plain_share,
+    sign_ok,
+    signing_load,
+    sqlite_harness_over,
+)
 from .softhsm import softhsm_signers
 
 NEW = "hsm-new"
@@ -28,14 +36,8 @@ def mixed(tmp_path: Path) -> Iterator[Harness]:
     """signer-1..3 on the simulator, plus `hsm-new` on a SoftHSM2 token."""
     clients: dict[str, Any] = {sid: real_signer(sid, tmp_path) for sid in SIGNER_IDS}
     clients[NEW] = softhsm_signers(tmp_path, [NEW])[0]
-    with database_url("sqlite", tmp_path) as url:
-        store = Store.open(url)
-        h = harness_over(store, clients)
-        try:
-            yield h
-        finally:
-            h.close()
-            store.close()
+    with sqlite_harness_over(tmp_path, clients) as h:
+        yield h
 
 
 def create_without_new(h: Harness) -> tuple[str, str]:

@@ -30,7 +30,7 @@ from nostr_passport.store.audit_log import audit_records
 from ..service.harness import Harness, real_signer
 from ..signer.test_http import start_signer
 from ..store.databases import database_url
-from .helpers import context, harness_over, local, plain_share, template
+from .helpers import context, harness_over, local, plain_share, sqlite_harness_over, template
 
 FIVE = tuple(f"signer-{k}" for k in range(1, 6))
 
@@ -43,14 +43,8 @@ class Crash(Exception):
 def five(tmp_path: Path) -> Iterator[Harness]:
     """Five simulator signers behind a real Passport on SQLite."""
     clients: dict[str, Any] = {sid: real_signer(sid, tmp_path) for sid in FIVE}
-    with database_url("sqlite", tmp_path) as url:
-        store = Store.open(url)
-        h = harness_over(store, clients)
-        try:
-            yield h
-        finally:
-            h.close()
-            store.close()
+    with sqlite_harness_over(tmp_path, clients) as h:
+        yield h
 
 
 def create(h: Harness) -> tuple[str, str, tuple[str, ...]]:

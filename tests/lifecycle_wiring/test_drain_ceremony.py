@@ -13,12 +13,10 @@ from nostr_passport.service.ceremonies import Ceremonies
 from nostr_passport.service.ceremony_registry import MIGRATE_SIGNER
 from nostr_passport.service.lifecycle.dkg_flow import create_identity_dkg
 from nostr_passport.service.lifecycle.refresh import signer_ids_of
-from nostr_passport.store import Store
 
 from ..ceremonies.helpers import FakeClock
-from ..lifecycle.helpers import context, harness_over, local, sign_ok
+from ..lifecycle.helpers import context, local, sign_ok, sqlite_harness_over
 from ..service.harness import Harness, real_signer
-from ..store.databases import database_url
 
 FOUR = tuple(f"signer-{k}" for k in range(1, 5))
 
@@ -26,14 +24,8 @@ FOUR = tuple(f"signer-{k}" for k in range(1, 5))
 @pytest.fixture
 def four(tmp_path: Path) -> Iterator[Harness]:
     clients: dict[str, Any] = {sid: real_signer(sid, tmp_path) for sid in FOUR}
-    with database_url("sqlite", tmp_path) as url:
-        store = Store.open(url)
-        h = harness_over(store, clients)
-        try:
-            yield h
-        finally:
-            h.close()
-            store.close()
+    with sqlite_harness_over(tmp_path, clients) as h:
+        yield h
 
 
 def test_drain_moves_every_share_then_the_signer_holds_nothing(four: Harness) -> None:

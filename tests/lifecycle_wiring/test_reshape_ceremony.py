@@ -18,12 +18,10 @@ from nostr_passport.service.ceremony_registry import (
 from nostr_passport.service.lifecycle.refresh import signer_ids_of
 from nostr_passport.service.lifecycle.reshape import RESHAPE_ACTION
 from nostr_passport.service.lifecycle_executors import register_lifecycle_executors
-from nostr_passport.store import Store
 
 from ..ceremonies.helpers import FakeClock, records, steps
-from ..lifecycle.helpers import context, harness_over, sign_ok
+from ..lifecycle.helpers import context, sign_ok, sqlite_harness_over
 from ..service.harness import Harness, real_signer
-from ..store.databases import database_url
 
 FOUR = tuple(f"signer-{k}" for k in range(1, 5))
 
@@ -31,14 +29,8 @@ FOUR = tuple(f"signer-{k}" for k in range(1, 5))
 @pytest.fixture
 def four(tmp_path: Path) -> Iterator[Harness]:
     clients: dict[str, Any] = {sid: real_signer(sid, tmp_path) for sid in FOUR}
-    with database_url("sqlite", tmp_path) as url:
-        store = Store.open(url)
-        h = harness_over(store, clients)
-        try:
-            yield h
-        finally:
-            h.close()
-            store.close()
+    with sqlite_harness_over(tmp_path, clients) as h:
+        yield h
 
 
 def test_reshape_params_are_checked() -> None:
