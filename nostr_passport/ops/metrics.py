@@ -102,15 +102,38 @@ class _Metric:
         raise NotImplementedError
 
 
-class Counter(_Metric):
+class _Scalar(_Metric):
+    """One number per label set: what counters and gauges share."""
+
+    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
+        super().__init__(name, help_text, labelnames)
+        # A metric without labels exists (at 0) from the start: rate() and "> 0" work.
+        self._values: dict[LabelValues, float] = {} if self.labelnames else {(): 0.0}
+
+    def value(self, labels: LabelValues = ()) -> float:
+        with self._lock:
+            return self._values.get(labels, 0.0)
+
+    def values(self) -> dict[LabelValues, float]:
+        with self._lock:
+            return dict(self._values)
+
+    def render(self) -> list[str]:
+        lines = self.header()
+        for labels, value in sorted(self.values().items()):
+            lines.append(
+                f"{self.name}{_labels_text(self.labelnames, labels)} {format_value(value)}"
+            )
+        return lines
+
+
+class Counter(_Scalar):
     kind = "counter"
 
     def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
         if not name.endswith("_total"):
             raise ValueError(f"counter {name!r} must end in _total")
         super().__init__(name, help_text, labelnames)
-        # A metric without labels exists (at 0) from the start: rate() and "> 0" work.
-        self._values: dict[LabelValues, float] = {} if self.labelnames else {(): 0.0}
 
     def inc(self, labels: LabelValues = (), amount: float = 1.0) -> None:
         if amount < 0:
@@ -121,30 +144,9 @@ class Counter(_Metric):
                 self._values[labels] = 0.0
             self._values[labels] += amount
 
-    def value(self, labels: LabelValues = ()) -> float:
-        with self._lock:
-            return self._values.get(labels, 0.0)
 
-    def values(self) -> dict[LabelValues, float]:
-        with self._lock:
-            return dict(self._values)
-
-    def render(self) -> list[str]:
-        lines = self.header()
-        for labels, value in sorted(self.values().items()):
-            lines.append(
-                f"{self.name}{_labels_text(self.labelnames, labels)} {format_value(value)}"
-            )
-        return lines
-
-
-class Gauge(_Metric):
+class Gauge(_Scalar):
     kind = "gauge"
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labelnames)
-        # A metric without labels exists (at 0) from the start: rate() and "> 0" work.
-        self._values: dict[LabelValues, float] = {} if self.labelnames else {(): 0.0}
 
     def set(self, labels: LabelValues = (), value: float = 0.0) -> None:
         self._check(labels)
@@ -155,22 +157,6 @@ class Gauge(_Metric):
         self._check(labels)
         with self._lock:
             self._values[labels] = self._values.get(labels, 0.0) + amount
-
-    def value(self, labels: LabelValues = ()) -> float:
-        with self._lock:
-            return self._values.get(labels, 0.0)
-
-    def values(self) -> dict[LabelValues, float]:
-        with self._lock:
-            return dict(self._values)
-
-    def render(self) -> list[str]:
-        lines = self.header()
-        for labels, value in sorted(self.values().items()):
-            lines.append(
-                f"{self.name}{_labels_text(self.labelnames, labels)} {format_value(value)}"
-            )
-        return lines
 
 
 class _HistogramSeries:
