@@ -193,6 +193,13 @@ class RefreshAbortedError(LifecycleError, UnavailableError):
     code = "refresh_aborted"
 
 
+class ReshapeAbortedError(RefreshAbortedError):
+    """A threshold or signer-set change that could not finish: the identity still signs
+    on its old epoch."""
+
+    code = "reshape_aborted"
+
+
 class BackupTargetError(LifecycleError, BadRequestError):
     """A backup target that may not receive shares (e.g. a software provider)."""
 

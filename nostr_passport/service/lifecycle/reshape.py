@@ -25,7 +25,11 @@ from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
 from nostr_passport.crypto import dealer
-from nostr_passport.errors import BadRequestError, PassportError, RefreshAbortedError
+from nostr_passport.errors import (
+    BadRequestError,
+    PassportError,
+    ReshapeAbortedError,
+)
 from nostr_passport.service.audit import OK
 from nostr_passport.service.keys import IdentityKeys
 from nostr_passport.signer import reshape as reshape_math
@@ -49,12 +53,6 @@ from .signer_calls import delete_epoch_everywhere, describe
 log = logging.getLogger(__name__)
 
 RESHAPE_ACTION = "identity.reshape"
-
-
-class ReshapeAbortedError(RefreshAbortedError):
-    """A reshape that could not finish: the identity still signs on its old epoch."""
-
-    code = "reshape_aborted"
 
 
 class ShapeLimits(Protocol):
