@@ -18,6 +18,7 @@ from nostr_passport.service.passport import Passport
 from . import (
     routes_audit,
     routes_ceremonies,
+    routes_console,
     routes_health,
     routes_identities,
     routes_ops,
@@ -83,6 +84,7 @@ def create_app(
         routes_signers.router,
         routes_audit.router,
         routes_ops.router,
+        routes_console.router,  # the operator page /ops (not in the OpenAPI document)
     ):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)

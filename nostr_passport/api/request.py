@@ -12,9 +12,11 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nostr_passport.errors import BadRequestError
+from nostr_passport.errors import AuthenticationError, BadRequestError
+from nostr_passport.service import access
 from nostr_passport.service.access import Principal
 from nostr_passport.service.passport import Passport
+from nostr_passport.store.tokens import token_by_id
 
 M = TypeVar("M", bound=BaseModel)
 REQUEST_ID_HEADER = "x-request-id"
@@ -61,6 +63,28 @@ async def principal_of(request: Request) -> Principal:
     """Authenticate before the body is even parsed (401/429 first)."""
     passport = passport_of(request)
     return await run_in_threadpool(passport.authenticate, request.headers.get("authorization"))
+
+
+async def console_principal_of(request: Request, token_id: str) -> Principal:
+    """The cookie path of the operator console (/ops only, routes_console.py).
+
+    The console's server-side session names the id of the token the operator signed in
+    with (never the token). Its record is read from the store on every request and
+    checked as a bearer token's is (access.principal_of: revoked or expired -> 401), and
+    rate limited alike, so a revocation takes effect at once here too.
+    """
+    passport = passport_of(request)
+
+    def check() -> Principal:
+        with passport.store.read() as conn:
+            record = token_by_id(conn, token_id)
+        if record is None:
+            raise AuthenticationError("invalid token")
+        principal = access.principal_of(record, passport.now())
+        passport.rate_limiter.acquire(principal.token_id)
+        return principal
+
+    return await run_in_threadpool(check)
 
 
 def _no_constants(name: str) -> Any:

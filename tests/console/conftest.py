@@ -1,0 +1,3 @@
+from ..api.conftest import Server, sqlite_server
+
+__all__ = ["Server", "sqlite_server"]
