@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
+
+from nostr_passport.api import routes_console
+from nostr_passport.api.routes_console import ConsoleSessions
 
 from .conftest import Server
 
@@ -282,3 +286,24 @@ def test_escaping(sqlite_server: Server) -> None:
 def test_console_is_not_in_the_openapi_document(sqlite_server: Server) -> None:
     paths = sqlite_server.admin.get("/openapi.json").json()["paths"]
     assert not [p for p in paths if p.startswith("/ops")]
+
+
+def test_a_session_of_an_app_token_shows_nothing(
+    sqlite_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sign-in refuses app tokens; should a session name one anyway, every request checks
+    the role again (403, no data)."""
+    h = sqlite_server.harness
+    identity = h.passport.create_identity(h.admin, threshold=2, participants=3)
+    sessions = ConsoleSessions()
+    monkeypatch.setattr(routes_console, "sessions_of", lambda request: sessions)
+    app_token, app = h.token("app")
+    session_id, session = sessions.create(app.token_id)
+    browser = _browser(sqlite_server, session_id)
+    denied = browser.get("/ops")
+    assert denied.status_code == 403
+    _assert_secure_page(denied)
+    assert identity.npub not in denied.text and app_token not in denied.text
+    cid = "cer_" + "0" * 20
+    refused = browser.post(f"/ops/ceremonies/{cid}/reject", data={"csrf": session.csrf})
+    assert refused.status_code == 403
