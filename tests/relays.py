@@ -29,7 +29,8 @@ and every connection drops without a close frame, as in a crash.
 Both expose `url`, `port`, `start()`, `stop()`, `restart()` (same port), `pause()` /
 `resume()` (SIGSTOP / SIGCONT: a hung relay), and `astart()`, `astop()`, `arestart()`
 for use inside a running event loop (the blocking parts run in a thread). Use the
-fixtures `local_relay`, `python_relay` and `any_relay` (both, parametrized) by importing
+fixtures `local_relay`, `python_relay`, `any_relay` (both, parametrized) and
+`auth_relay` (LocalRelay requiring NIP-42 AUTH for reads and writes) by importing
 their definitions (named *_fixture so that test parameters do not shadow the import):
 
     from tests.relays import any_relay_fixture, local_relay_fixture  # noqa: F401
@@ -515,6 +516,17 @@ class FakeRelay:
 @pytest.fixture(name="local_relay")
 def local_relay_fixture(tmp_path: Path) -> Iterator[LocalTestRelay]:
     relay = LocalTestRelay(directory=tmp_path / "local-relay")
+    relay.start()
+    try:
+        yield relay
+    finally:
+        relay.stop()
+
+
+@pytest.fixture(name="auth_relay")
+def auth_relay_fixture(tmp_path: Path) -> Iterator[LocalTestRelay]:
+    """LocalRelay that requires NIP-42 AUTH for every REQ and every EVENT (any pubkey)."""
+    relay = LocalTestRelay(nip42_mode="BOTH", directory=tmp_path / "auth-relay")
     relay.start()
     try:
         yield relay

@@ -14,6 +14,7 @@ directly; the bunker reaches it through the coordinator, and audits every use.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,9 +22,15 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from nostr_passport.errors import IdentityDisabledError, NotFoundError, PassportError
+from nostr_passport.errors import (
+    BadRequestError,
+    IdentityDisabledError,
+    NotFoundError,
+    PassportError,
+)
+from nostr_passport.nostr.relay import AUTH_EVENT_KIND
 from nostr_passport.service.access import Principal
-from nostr_passport.service.audit import ERROR
+from nostr_passport.service.audit import ALLOWED, ERROR, OK
 from nostr_passport.service.events import prepare_event, signed_event
 from nostr_passport.service.keys import IdentityKeys
 from nostr_passport.service.passport import Passport, new_request_id
@@ -237,3 +244,43 @@ class RemoteSigners:
         if outcome.faults:
             self._record_faults(signer, request_id, outcome.faults)
         return signed_event(unsigned, outcome.signatures[0])
+
+    def usable(self, signer: RemoteSigner) -> bool:
+        """Whether the key can sign now (its hidden identity exists and is active)."""
+        try:
+            self._keys(signer)
+        except (NotFoundError, IdentityDisabledError):
+            return False
+        return True
+
+    def sign_auth(self, signer: RemoteSigner, template: Mapping[str, Any]) -> dict[str, Any]:
+        """A NIP-42 AUTH event (kind 22242) of the remote-signer key, FROST-signed.
+
+        Audited like a request (fail closed: no record, no signature), with the relay it
+        is for; the challenge is not recorded (it proves nothing once used).
+        """
+        if template.get("kind") != AUTH_EVENT_KIND:
+            raise BadRequestError("only kind 22242 AUTH events are signed for relays")
+        relay = next((t[1] for t in template.get("tags", []) if len(t) > 1 and t[0] == "relay"), "")
+        request_id = "nip42_" + secrets.token_hex(8)
+        audit = self.passport.audit
+
+        def entry(outcome: str, details: dict[str, Any]) -> Any:
+            return audit.entry(
+                actor="bunker",
+                tenant_id=signer.tenant_id,
+                action="bunker.relay_auth",
+                outcome=outcome,
+                request_id=request_id,
+                identity_id=signer.identity_id,
+                details={"relay": str(relay)[:200], "remote_signer": signer.pubkey, **details},
+            )
+
+        audit.record(entry(ALLOWED, {}))
+        try:
+            event = self.sign(signer, template, request_id)
+        except PassportError as exc:
+            audit.try_record(entry(ERROR, {"error": exc.code}))
+            raise
+        audit.try_record(entry(OK, {"event_id": event["id"]}))
+        return event

@@ -11,6 +11,10 @@ the store and the signers); at most `max_concurrency` at once, beyond which the 
 bounded queue drops the oldest. Replies are published on the connection's relays and
 the relay the request came from; a reply no relay takes is followed by its fallback
 error reply, so that a client never waits on silence for a too-large answer.
+
+Relays that require NIP-42 get an AUTH event signed (FROST, audited) by a remote-signer
+key: the oldest usable one, since the relay client answers a challenge with one event
+(docs/bunker.md, "Relays that require authentication").
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 from nostr_passport.errors import PassportError
 from nostr_passport.nostr import nip46
 from nostr_passport.nostr.event import is_valid_event_dict
-from nostr_passport.nostr.relay import RelayError, RelayUnavailableError
+from nostr_passport.nostr.relay import EventDict, RelayError, RelayUnavailableError
 from nostr_passport.nostr.relay_pool import PublishReport, ReceivedEvent, RelayPool
 from nostr_passport.service.passport import Passport
 from nostr_passport.store.bunker_tables import (
@@ -40,7 +44,7 @@ from nostr_passport.store.bunker_tables import (
 )
 
 from .dispatch import Dispatcher, Outgoing
-from .keys import RemoteSigners
+from .keys import RemoteSigner, RemoteSigners
 from .settings import BunkerSettings
 
 log = logging.getLogger(__name__)
@@ -64,7 +68,8 @@ class BunkerService:
         self.dispatcher = dispatcher
         self.settings = settings
         pool_settings = replace(settings.pool, verify_event=is_valid_event_dict)
-        self.pool = RelayPool(settings.relays, pool_settings)
+        auth_signer = self._sign_auth if settings.relay_auth else None
+        self.pool = RelayPool(settings.relays, pool_settings, auth_signer=auth_signer)
         self._executor = ThreadPoolExecutor(
             max_workers=settings.max_concurrency, thread_name_prefix="nip46"
         )
@@ -193,6 +198,31 @@ class BunkerService:
         for subscription in self._subscriptions.values():
             live |= await self.pool.wait_eose(subscription, timeout)
         return frozenset(live)
+
+    # ------------------------------------------------------------ NIP-42
+
+    def auth_identity(self) -> RemoteSigner | None:
+        """The remote-signer key AUTH events are signed with: the oldest usable one.
+
+        One connection serves every key and the relay client answers a challenge with
+        one AUTH event, so the connection is authenticated as one key; the oldest is
+        the same on every gateway and across restarts.
+        """
+        for signer in self.signers.all():  # by creation time
+            if self.signers.usable(signer):
+                return signer
+        return None
+
+    def _auth_event(self, template: EventDict) -> EventDict:
+        signer = self.auth_identity()
+        if signer is None:
+            raise RelayUnavailableError("no remote-signer key to authenticate with")
+        return self.signers.sign_auth(signer, template)
+
+    async def _sign_auth(self, template: EventDict) -> EventDict:
+        # A threshold signature blocks: off the loop, but not in the request workers'
+        # pool, so that a full queue of requests does not starve the AUTH they wait for.
+        return await asyncio.to_thread(self._auth_event, template)
 
     # ------------------------------------------------------------ requests
 

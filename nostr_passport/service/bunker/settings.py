@@ -25,6 +25,8 @@ class BunkerSettings:
     # gateways add them), answer approvals decided elsewhere, forget old request ids.
     refresh_seconds: float = 5.0
     publish_timeout: float = 10.0
+    # Answer relays' NIP-42 AUTH challenges, signed by a remote-signer key (docs/bunker.md).
+    relay_auth: bool = True
     # Replies whose plaintext exceeds this are refused with an error reply: 65535 bytes is
     # what every NIP-44 implementation decrypts (and about what relays accept).
     max_response_bytes: int = 65535
