@@ -564,6 +564,12 @@ def cmd_signer_serve(args: argparse.Namespace) -> int:
     return serve_signer_from_cli(args)
 
 
+def cmd_signer_key(args: argparse.Namespace) -> int:
+    from nostr_passport.signer.cli_support import signer_key_from_cli
+
+    return signer_key_from_cli(args)
+
+
 # ================================================================ parser
 
 
@@ -748,8 +754,15 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="the gateway's Ed25519 public key (hex) or a file holding it",
     )
-    p.add_argument("--production", action="store_true", help="refuse development providers")
+    p.add_argument(
+        "--production", action="store_true", help="refuse software providers (simulator, SoftHSM2)"
+    )
     p.set_defaults(run=cmd_signer_serve)
+    p = sigs.add_parser("key", help="print this signer's public key and transport key")
+    p.add_argument("--id", required=True, help="signer id, as in the gateway's config")
+    p.add_argument("--provider", required=True, help="as for `signer serve`")
+    p.add_argument("--state-dir", required=True, help="as for `signer serve`")
+    p.set_defaults(run=cmd_signer_key)
 
     # ---------------------------------------------------------------- lifecycle / ceremony
     from nostr_passport.cli_lifecycle import register as register_lifecycle

@@ -1,8 +1,14 @@
-"""`nostr-passport signer serve`: from command-line arguments to a serving signer.
+"""`nostr-passport signer serve` and `signer key`: from command-line arguments to a signer.
 
 The CLI (cli.py) parses; this module interprets: the provider spec, the coordinator
 key(s), and what to print once the signer listens (its Ed25519 public key, which goes
-into the gateway's config as the signer's `public_key`).
+into the gateway's config as the signer's `public_key`). `signer key` prints the same
+key (and the provider's transport key, a `backup --to` target) without serving, so a
+signer host can hand it to the gateway's operator before the gateway is configured.
+
+`--production` refuses the simulator and SoftHSM2: both keep keys in software, so on a
+signer host of its own they protect nothing that the host's files do not already give
+away (the gateway's `config check` reports SoftHSM2 in production mode the same way).
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from nostr_passport.errors import ConfigError
-from nostr_passport.hsm.factory import ProviderConfig
+from nostr_passport.errors import ConfigError, ProductionModeError, UnsupportedOperationError
+from nostr_passport.hsm.factory import ProviderConfig, open_provider
+from nostr_passport.hsm.transport import key_fingerprint
 from nostr_passport.signer.http_auth import public_key_bytes
 from nostr_passport.signer.http_server import ServingSigner, SignerServerConfig, serve_signer
 
@@ -64,6 +71,15 @@ def provider_config(spec: str, signer_id: str, state_dir: Path, production: bool
         raise ConfigError(f"provider file {path} holds no provider table")
     table = {"production": production, **table}
     return ProviderConfig.from_mapping(table)
+
+
+def refuse_software_token(config: ProviderConfig, production: bool) -> None:
+    """In production, SoftHSM2 is refused like the simulator (which refuses itself)."""
+    if production and config.kind == "pkcs11" and config.profile == "softhsm2":
+        raise ProductionModeError(
+            f"provider {config.name!r}: SoftHSM2 is a software token, not an HSM, and "
+            "cannot be used with --production (rehearse without it; docs/deployment.md)"
+        )
 
 
 def _key_from_text(text: str, where: str) -> bytes:
@@ -112,9 +128,11 @@ def serve_signer_from_cli(args: argparse.Namespace) -> int:
     keys = coordinator_keys(args.coordinator_key)
     if not keys:
         raise ConfigError("--coordinator-key names no key")
+    provider = provider_config(args.provider, args.id, state_dir, bool(args.production))
+    refuse_software_token(provider, bool(args.production))
     config = SignerServerConfig(
         signer_id=args.id,
-        provider=provider_config(args.provider, args.id, state_dir, bool(args.production)),
+        provider=provider,
         state_dir=state_dir,
         allowed_coordinator_keys=keys,
         host=args.host,
@@ -122,4 +140,41 @@ def serve_signer_from_cli(args: argparse.Namespace) -> int:
         production=bool(args.production),
     )
     serve_signer(config, on_ready=_announce)
+    return 0
+
+
+def signer_key_from_cli(args: argparse.Namespace) -> int:
+    """Print what the gateway's operator needs from this signer host, without serving.
+
+    Opens the provider and the signer's state like `signer serve` does (creating the
+    reply-signing key on first use, from HSM randomness), prints, closes. It touches no
+    share or nonce, so it may run next to a serving signer of the same state directory.
+    """
+    from nostr_passport.signer.local import LocalSigner
+
+    state_dir = Path(args.state_dir)
+    provider = open_provider(provider_config(args.provider, args.id, state_dir, False))
+    try:
+        signer = LocalSigner(args.id, provider, state_dir)
+    except BaseException:
+        provider.close()
+        raise
+    try:
+        public_key = public_key_bytes(signer.response_signing_key()).hex()
+        try:
+            transport: str | None = provider.transport_public_key().hex()
+        except UnsupportedOperationError:
+            transport = None  # e.g. kmsp11: can send sealed shares, cannot receive them
+        info = provider.info
+    finally:
+        signer.close()
+    print(f"signer id: {args.id}")
+    print(f"signer public key: {public_key}")
+    if transport is None:
+        print("transport key: none (this provider cannot receive sealed shares)")
+    else:
+        print(f"transport key fingerprint: {key_fingerprint(bytes.fromhex(transport))}")
+        print(f"transport key: {transport}")
+    print(f"provider: {info.kind} {info.vendor} / {info.model} / serial {info.serial}")
+    print(f"keys in software: {'yes' if info.simulated else 'no'}")
     return 0
