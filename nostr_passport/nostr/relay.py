@@ -363,6 +363,10 @@ class _AuthState:
     authenticated: bool = False
     in_flight: bool = False
     attempts: int = 0
+    # The relay's latest challenge (NIP-42: valid for the connection or until the next):
+    # an auth-required refusal is answered with it when no AUTH is under way, since
+    # many relays challenge once, on connect, and never again.
+    challenge: str | None = None
 
 
 # ---------------------------------------------------------------- the connection
@@ -752,6 +756,8 @@ class RelayConnection:
             # Re-sent once AUTH is accepted (see _on_auth_ok).
             subscription.awaiting_auth = True
             log.info("relay %s: %s needs AUTH", self.url, subscription_id)
+            if not self._auth.authenticated:
+                self._start_auth(self._generation)
             return
         # Any other refusal is final for this relay: re-sending it after every reconnect
         # would only annoy the relay. The owner is told and may subscribe again.
@@ -790,6 +796,8 @@ class RelayConnection:
                 pending.awaiting_auth = True
                 if self._auth.authenticated:
                     self._spawn(self._send_event(pending))
+                else:
+                    self._start_auth(self._generation)
                 return
         if accepted or reason.startswith("duplicate:"):
             self._resolve(pending, PublishStatus.ACCEPTED, reason)
@@ -807,10 +815,16 @@ class RelayConnection:
         if not isinstance(challenge, str) or not challenge or len(challenge) > 1024:
             self._protocol_error("AUTH without a usable challenge")
             return
+        self._auth.challenge = challenge
         if self._signer is None:
             log.info("relay %s: AUTH requested but no signer configured", self.url)
             return
-        if self._auth.in_flight:
+        self._start_auth(generation)
+
+    def _start_auth(self, generation: int) -> None:
+        """Answer the stored challenge, unless an AUTH is under way or the bound is hit."""
+        challenge = self._auth.challenge
+        if self._signer is None or challenge is None or self._auth.in_flight:
             return
         if self._auth.attempts >= MAX_AUTH_PER_CONNECTION:
             log.warning("relay %s: too many AUTH challenges; ignoring", self.url)

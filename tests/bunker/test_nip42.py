@@ -8,14 +8,18 @@ own event builder and encryption. nostr-sdk's NostrConnect cannot be the app her
 relay pool is built without a signer, so it never authenticates.
 
 Without the bunker's auth signer the very same request is never answered: the AUTH is
-what makes it work.
+what makes it work. Also: an AUTH the signers fail is retried through a new subscription,
+and a relay that challenges only on connect (a FakeRelay here), before the bunker has a
+key, is answered with the stored challenge once it refuses the subscription.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -42,9 +46,16 @@ from nostr_sdk import (
     uniffi_set_event_loop,
 )
 
+from nostr_passport.errors import UnavailableError
 from nostr_passport.nostr.event import is_valid_event_dict
 from nostr_passport.store.audit_log import audit_records
-from tests.relays import LocalTestRelay, auth_relay_fixture, run_async  # noqa: F401
+from tests.relays import (  # noqa: F401
+    FakeRelay,
+    LocalTestRelay,
+    auth_relay_fixture,
+    run_async,
+    verify_test_event,
+)
 
 from .gateway import Gateway, running_gateway
 
@@ -240,3 +251,99 @@ def test_without_the_auth_signer_the_request_is_never_answered(
     live = asyncio.run_coroutine_threadsafe(service.wait_subscribed(0.5), service.loop)
     assert live.result(5) == frozenset()  # the relay refused the bunker's REQ
     assert service.handled == 0
+
+
+def test_a_failed_auth_signature_is_retried_on_the_next_sync(
+    tmp_path: Path, auth_relay: LocalTestRelay, auth_events: list[dict[str, Any]]
+) -> None:
+    """The signers fail the first AUTH (quorum down, say): the relay then closes the
+    bunker's subscription; the bunker subscribes again and authenticates."""
+    with contextlib.ExitStack() as stack:
+        gateway = stack.enter_context(
+            contextlib.contextmanager(_gateway)(tmp_path, auth_relay, auth_events)
+        )
+        signers = gateway.runtime.signers
+        recording = signers.sign_auth
+        failures: list[int] = []
+
+        def failing_once(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            if not failures:
+                failures.append(1)
+                raise UnavailableError("signers unreachable")
+            return recording(*args, **kwargs)
+
+        signers.sign_auth = failing_once  # type: ignore[method-assign]
+        app = AuthingApp(gateway.bunker_uri())
+        # LocalRelay keeps no ephemeral events: ask once the bunker listens again.
+        gateway.wait_listening(10)
+        assert failures == [1]
+
+        async def main() -> None:
+            try:
+                await app.start()
+                connected = await app.request("connect", [app.remote.to_hex(), app.secret], 10)
+                assert connected["result"] == "ack"
+            finally:
+                await app.close()
+
+        run_async(main(), timeout=30)
+        assert failures == [1] and len(auth_events) == 1
+
+
+class ChallengeOnConnectRelay(FakeRelay):
+    """A relay that sends one AUTH challenge when a client connects and never another
+    (as many do), then refuses REQ and EVENT until the connection authenticated."""
+
+    def __init__(self) -> None:
+        super().__init__(self._respond)
+        self.challenge = secrets.token_hex(16)
+        self.auth_events: list[dict[str, Any]] = []
+        self._authed: set[Any] = set()
+
+    async def _handle(self, ws: Any) -> None:
+        await ws.send(json.dumps(["AUTH", self.challenge]))
+        await super()._handle(ws)
+
+    async def _respond(self, relay: FakeRelay, ws: Any, message: list[Any]) -> None:
+        kind = message[0]
+        if kind == "AUTH":
+            event = message[1]
+            good = (
+                verify_test_event(event)
+                and event["kind"] == 22242
+                and ["challenge", self.challenge] in event["tags"]
+            )
+            if good:
+                self._authed.add(ws)
+                self.auth_events.append(event)
+            await ws.send(json.dumps(["OK", event["id"], good, "" if good else "invalid: no"]))
+        elif kind == "REQ":
+            if ws in self._authed:
+                await ws.send(json.dumps(["EOSE", message[1]]))
+            else:
+                await ws.send(json.dumps(["CLOSED", message[1], "auth-required: log in"]))
+        elif kind == "EVENT":
+            ok = ws in self._authed
+            reason = "" if ok else "auth-required: log in"
+            await ws.send(json.dumps(["OK", message[1]["id"], ok, reason]))
+
+
+def test_the_challenge_sent_on_connect_is_used_once_there_is_a_key(tmp_path: Path) -> None:
+    """The relay challenges at connect, when the bunker has no remote-signer key yet (no
+    AUTH possible); once a key exists the refused subscription authenticates with the
+    stored challenge."""
+    relay = ChallengeOnConnectRelay()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(relay.start(), loop).result(10)
+        with running_gateway(tmp_path / "gateway", (relay.url,)) as gateway:
+            uri = gateway.bunker_uri()
+            gateway.wait_listening(10)
+            (auth,) = relay.auth_events
+            assert auth["pubkey"] == urlsplit(uri).netloc
+    finally:
+        asyncio.run_coroutine_threadsafe(relay.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -185,17 +187,32 @@ class BunkerService:
             for url in dict.fromkeys(wanted):
                 subscription = self._subscriptions.get(url)
                 if subscription is None:
-                    self._subscriptions[url] = await self.pool.subscribe(
-                        filters, self._on_event, relays=[url]
+                    subscription = "nip46-" + secrets.token_hex(8)
+                    self._subscriptions[url] = subscription
+                    await self.pool.subscribe(
+                        filters,
+                        self._on_event,
+                        relays=[url],
+                        subscription_id=subscription,
+                        on_closed=functools.partial(self._on_closed, subscription),
                     )
                 elif changed:
                     await self.pool.update_subscription(subscription, filters)
             self._pubkeys = pubkeys
 
+    def _on_closed(self, subscription: str, relay_url: str, reason: str) -> None:
+        """A relay ended our subscription (a refused or failed AUTH, a limit): the next
+        sync (every `refresh_seconds`) subscribes anew, and authenticates anew if asked."""
+        if self._subscriptions.get(relay_url) != subscription:
+            return
+        del self._subscriptions[relay_url]
+        log.warning("bunker: relay %s closed the subscription; renewing it", relay_url[:200])
+        self._spawn(self.pool.unsubscribe(subscription))
+
     async def wait_subscribed(self, timeout: float) -> frozenset[str]:
         """Relays whose subscription is live (EOSE received), within `timeout`."""
         live: set[str] = set()
-        for subscription in self._subscriptions.values():
+        for subscription in list(self._subscriptions.values()):
             live |= await self.pool.wait_eose(subscription, timeout)
         return frozenset(live)
 
