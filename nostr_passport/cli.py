@@ -186,7 +186,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     relays = args.relay or config.settings.relays.urls
     public_url = args.public_url or f"http://{host}:{port}"
-    install_bunker(app, BunkerRuntime(passport, bunker_settings(relays, public_url)))
+    settings = bunker_settings(relays, public_url, relay_auth=config.settings.relays.auth)
+    install_bunker(app, BunkerRuntime(passport, settings))
     print(f"NostrPassport {__version__} listening on http://{host}:{port}", flush=True)
     print(
         "  tokens: use the admin token printed when the data directory was initialised "

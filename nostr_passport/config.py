@@ -164,6 +164,9 @@ class RateLimitSettings(_Section):
 
 class RelaysSettings(_Section):
     urls: list[str] = Field(default_factory=list)
+    # Answer NIP-42 AUTH challenges as the bunker's remote-signer key (docs/bunker.md):
+    # relays that serve NIP-46 often deliver kind 24133 only to authenticated pubkeys.
+    auth: bool = True
 
     @field_validator("urls")
     @classmethod

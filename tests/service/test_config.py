@@ -178,3 +178,14 @@ def test_ceremonies_and_rotation_sections(tmp_path: Path) -> None:
         write(tmp_path, {"signers": signers(3), **bad})
         with pytest.raises(ConfigError, match=r"ceremonies|rotation"):
             load_config(tmp_path)
+
+
+def test_relay_auth_is_on_by_default_and_can_be_turned_off(tmp_path: Path) -> None:
+    from nostr_passport.service.bunker.commands import bunker_settings
+
+    write(tmp_path, {"signers": signers(3)})
+    assert load_config(tmp_path).settings.relays.auth is True
+    write(tmp_path, {"signers": signers(3), "relays": {"urls": ["wss://a"], "auth": False}})
+    relays = load_config(tmp_path).settings.relays
+    settings = bunker_settings(relays.urls, "http://127.0.0.1:8787", relay_auth=relays.auth)
+    assert settings.relay_auth is False and settings.relays == ("wss://a",)

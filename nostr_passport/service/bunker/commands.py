@@ -36,10 +36,14 @@ class ApiClient(Protocol):
 ApiFactory = Callable[[argparse.Namespace], ApiClient]
 
 
-def bunker_settings(relays: Sequence[str], public_url: str) -> BunkerSettings:
-    """The bunker of `serve`; a malformed relay URL is a ConfigError (exit 1)."""
+def bunker_settings(
+    relays: Sequence[str], public_url: str, *, relay_auth: bool = True
+) -> BunkerSettings:
+    """The bunker of `serve`; a malformed relay URL is a ConfigError (exit 1).
+
+    `relay_auth`: answer relays' NIP-42 AUTH challenges with the bunker's key."""
     checked = tuple(dict.fromkeys(normalize_relay_url(url) for url in relays))
-    return BunkerSettings(relays=checked, public_url=public_url)
+    return BunkerSettings(relays=checked, public_url=public_url, relay_auth=relay_auth)
 
 
 def _print_json(value: Any) -> None:
