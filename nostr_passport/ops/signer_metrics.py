@@ -127,6 +127,12 @@ class SignerMetrics:
             "unhealthy probe): the coordinator tries other signers first during backoff.",
             ("signer", "reason"),
         )
+        self.retries = r.counter(
+            PREFIX + "coordinator_retries_total",
+            "Signing or key-agreement rounds the coordinator ran again with another signer "
+            "subset after one lost a signer, by operation (signing, key agreement).",
+            ("operation",),
+        )
 
     def record(
         self,
@@ -142,6 +148,9 @@ class SignerMetrics:
             self.errors.inc((signer_id, kind, operation, error))
         elif operation not in UNBILLED:
             self.operations.inc((signer_id, kind, operation), units)
+
+    def retry(self, operation: str) -> None:
+        self.retries.inc((operation,))
 
     def failover(self, signer_id: str, reason: str) -> None:
         self.failovers.inc((signer_id, "timeout" if reason == "timed out" else "error"))

@@ -160,6 +160,8 @@ class SigningCoordinator:
             chosen = self.pool.preferred_order(candidates)[: keys.threshold]
             ids = tuple(sorted(keys.participant_of(sid) for sid in chosen))
             attempts += 1
+            if attempts > 1:
+                self.pool.metrics.retry(what)
             try:
                 return attempt(ids, deadline), ids, attempts, tuple(faults)
             except _AttemptFailed as failed:

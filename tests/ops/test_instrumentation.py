@@ -166,6 +166,8 @@ def test_a_down_signer_shows_unavailable_and_its_errors_counted(sqlite_server: S
         >= 1
     )
     assert value(families, "nostr_passport_signer_failovers_total", signer="signer-2") >= 1
+    # The first signing round chose signer-2 (healthy as far as the pool knew) and lost it.
+    assert value(families, "nostr_passport_coordinator_retries_total", operation="signing") >= 1
     for sid in ("signer-1", "signer-3"):
         errors = [
             v
