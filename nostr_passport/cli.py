@@ -7,7 +7,7 @@ Where commands act:
   server's HTTP API (--url, --token or $NOSTR_PASSPORT_URL, $NOSTR_PASSPORT_TOKEN). Local
   signers keep single-use nonce state that only one process may own, so the CLI never
   opens them next to a running server. The lifecycle and ceremony commands are in
-  cli_lifecycle.py (docs/cli.md).
+  cli_lifecycle.py and cli_ceremony.py (docs/cli.md).
 - `token ...`: through the server when --url or --token is given; otherwise directly on
   the data directory's store as its administrator (only the store is touched: this is
   how to mint a token when none is left).
@@ -389,7 +389,7 @@ def _by_ceremony(
     describe: Callable[[dict[str, Any]], None],
 ) -> int:
     """What a direct call refused with `ceremony_required`, proposed as a ceremony."""
-    from nostr_passport.cli_lifecycle import emit_run, propose_and_run
+    from nostr_passport.cli_ceremony import emit_run, propose_and_run
 
     return emit_run(args, propose_and_run(api, args, operation, params), describe)
 
@@ -769,13 +769,15 @@ def build_parser() -> argparse.ArgumentParser:
     from nostr_passport.cli_lifecycle import register as register_lifecycle
 
     register_lifecycle(
-        commands,
         identities=ids,
         signers=sigs,
         add_remote=_add_remote,
         add_json=_add_json,
         api_of=api_of,
     )
+    from nostr_passport.cli_ceremony import register as register_ceremony
+
+    register_ceremony(commands, add_remote=_add_remote, add_json=_add_json, api_of=api_of)
 
     # ---------------------------------------------------------------- config
     cfg = commands.add_parser("config", help="configuration")

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from nostr_passport import cli, cli_lifecycle
-from nostr_passport.cli_lifecycle import read_import_material
+from nostr_passport import cli, cli_ceremony
+from nostr_passport.cli_ceremony import read_import_material
 
 NSEC = "nsec1vl029mgpspedva04g90vltkh6fvh240zqtv9k0t9af8935ke9laqsnlfe5"
 Handler = Callable[[str, str, Any], tuple[int, Any]]
@@ -142,10 +142,10 @@ def test_usage_errors_exit_2(
 
 
 def test_key_value_reads_json_when_it_parses() -> None:
-    assert cli_lifecycle.key_value("n=3") == ("n", 3)
-    assert cli_lifecycle.key_value('s=["a"]') == ("s", ["a"])
-    assert cli_lifecycle.key_value("name=bob") == ("name", "bob")
-    assert cli_lifecycle.key_value("force=true") == ("force", True)
+    assert cli_ceremony.key_value("n=3") == ("n", 3)
+    assert cli_ceremony.key_value('s=["a"]') == ("s", ["a"])
+    assert cli_ceremony.key_value("name=bob") == ("name", "bob")
+    assert cli_ceremony.key_value("force=true") == ("force", True)
 
 
 def test_create_sends_keygen_only_when_given(
