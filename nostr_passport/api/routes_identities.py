@@ -127,12 +127,11 @@ async def backup_identity(request: Request, identity_id: str) -> JSONResponse:
     passport = passport_of(request)
 
     def run() -> bytes:
-        targets = lifecycle_ops.backup_targets(passport, body.to)
         backup = lifecycle_ops.backup(
             passport,
             principal,
             identity_id,
-            targets,
+            body.to,
             allow_software=body.allow_software,
             request_id=request_id_of(request),
         )

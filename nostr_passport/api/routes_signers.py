@@ -8,8 +8,6 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from nostr_passport.service import lifecycle_ops
-from nostr_passport.service.access import SIGNER_KEK_ROTATE
-from nostr_passport.service.ceremony_registry import DESTROY_KEK
 
 from .models import RotateKekBody
 from .render import kek_rotations_json, signer_json
@@ -42,12 +40,9 @@ async def rotate_kek(request: Request) -> dict[str, Any]:
     ceremonies = ceremonies_of(request)
 
     def run() -> dict[str, Any]:
-        passport.authorize(
-            principal, SIGNER_KEK_ROTATE, request_id_of(request), system_tenant_only=True
+        done = lifecycle_ops.rotate_kek(
+            passport, ceremonies, principal, body.signers, request_id_of(request)
         )
-        ceremonies.require_ceremony(principal, DESTROY_KEK)
-        return kek_rotations_json(
-            lifecycle_ops.rotate_kek(passport, principal, body.signers, request_id_of(request))
-        )
+        return kek_rotations_json(done)
 
     return await run_in_threadpool(run)

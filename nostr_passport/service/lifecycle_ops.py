@@ -11,7 +11,7 @@ audited as denied by `Passport.authorize`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nostr_passport.errors import BadRequestError
 from nostr_passport.hsm.transport import key_fingerprint
@@ -21,10 +21,14 @@ from nostr_passport.store.signers import SignerRecord, list_signers
 
 from . import access
 from .access import Principal, require_visible
+from .ceremony_registry import DESTROY_KEK
 from .lifecycle.backup import Backup, BackupTarget, backup_identity
 from .lifecycle.context import LifecycleContext
 from .lifecycle.kek import rotate_keks
 from .lifecycle.refresh import RefreshResult, refresh_identity
+
+if TYPE_CHECKING:
+    from .ceremonies import Ceremonies
 
 _MAX_TRANSPORT_KEY_HEX = 1024
 
@@ -50,16 +54,17 @@ def backup(
     passport: Any,
     principal: Principal,
     identity_id: str,
-    targets: Mapping[int, BackupTarget],
+    targets: Mapping[str, str],
     *,
     allow_software: bool,
     request_id: str,
 ) -> Backup:
+    """`targets`: participant number -> registered signer id or transport key (hex)."""
     ctx = _identity_context(passport, principal, access.IDENTITY_BACKUP, identity_id, request_id)
     return backup_identity(
         ctx,
         identity_id,
-        targets,
+        backup_targets(passport, targets),
         allow_software_targets=allow_software,
         actor=principal.actor,
         request_id=request_id,
@@ -115,10 +120,18 @@ def signers(passport: Any, principal: Principal, request_id: str) -> list[Signer
 
 
 def rotate_kek(
-    passport: Any, principal: Principal, signer_ids: Sequence[str] | None, request_id: str
+    passport: Any,
+    ceremonies: Ceremonies,
+    principal: Principal,
+    signer_ids: Sequence[str] | None,
+    request_id: str,
 ) -> dict[str, KekRotation]:
-    """New KEK in each signer's HSM, every share and nonce rewrapped, the old KEK destroyed."""
+    """New KEK in each signer's HSM, every share and nonce rewrapped, the old KEK destroyed.
+
+    Destroying KEKs is a `destroy_kek` ceremony from two admins on; asked directly, that
+    answers ceremony_required (after the caller was found to be allowed at all)."""
     passport.authorize(principal, access.SIGNER_KEK_ROTATE, request_id, system_tenant_only=True)
+    ceremonies.require_ceremony(principal, DESTROY_KEK)
     ctx = LifecycleContext.of(passport)
     if signer_ids is not None:
         unknown = sorted(set(signer_ids) - set(ctx.pool.ids))
