@@ -291,16 +291,8 @@ def cmd_migrate(args: argparse.Namespace, api: Any) -> int:
         "to_signer": args.to_signer,
     }
     run = propose_and_run(api, args, "migrate_participant", params)
-
-    def describe(result: dict[str, Any]) -> None:
-        identity = _identity(api, args.id)
-        print(
-            f"migrated participant {args.participant} of {args.id} to {args.to_signer} "
-            f"(epoch {identity.get('epoch')}, same npub {identity['npub']})"
-        )
-        print(f"  holders now: {_holders(identity)}")
-
-    return emit_run(args, run, describe)
+    moved = f"migrated participant {args.participant} of {args.id} to {args.to_signer}"
+    return emit_run(args, run, _identity_after(api, args.id, lambda _: moved))
 
 
 def cmd_reshape(args: argparse.Namespace, api: Any) -> int:
@@ -311,15 +303,23 @@ def cmd_reshape(args: argparse.Namespace, api: Any) -> int:
     params = {"identity_id": args.id, "threshold": args.threshold, "signers": list(args.signer)}
     run = propose_and_run(api, args, "reshape_identity", params)
 
+    def reshaped(identity: dict[str, Any]) -> str:
+        return f"reshaped {args.id}: {identity['threshold']}-of-{identity['participants']}"
+
+    return emit_run(args, run, _identity_after(api, args.id, reshaped))
+
+
+def _identity_after(
+    api: Any, identity_id: str, headline: Callable[[dict[str, Any]], str]
+) -> Callable[[dict[str, Any]], None]:
+    """What migrate and reshape print once executed: the identity as it is now."""
+
     def describe(result: dict[str, Any]) -> None:
-        identity = _identity(api, args.id)
-        print(
-            f"reshaped {args.id}: {identity['threshold']}-of-{identity['participants']} "
-            f"(epoch {identity.get('epoch')}, same npub {identity['npub']})"
-        )
+        identity = _identity(api, identity_id)
+        print(f"{headline(identity)} (epoch {identity.get('epoch')}, same npub {identity['npub']})")
         print(f"  holders now: {_holders(identity)}")
 
-    return emit_run(args, run, describe)
+    return describe
 
 
 # ================================================================ signer commands
