@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from nostr_passport.errors import PassportError
+from nostr_passport.store.audit_log import audit_size
 from nostr_passport.store.identities import IdentityRecord, list_identities
 from nostr_passport.store.signers import list_signers
 from nostr_passport.store.tables import audit_log
@@ -59,26 +60,53 @@ def all_identities(ctx: LifecycleContext) -> list[IdentityRecord]:
         after = page[-1].id
 
 
+class KekRotationTimes:
+    """Signer id -> unix time of its latest successful KEK rotation in the audit log.
+
+    Read incrementally: each call reads only the records appended since the previous one
+    (by index, the primary key), so a schedule ticking every minute does not scan the
+    whole audit log, which grows with every signature.
+    """
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._latest: dict[str, float] = {}
+
+    def read(self, ctx: LifecycleContext) -> dict[str, float]:
+        with ctx.store.read() as conn:
+            size = audit_size(conn)
+            rows = conn.execute(
+                select(audit_log.c.time, audit_log.c.details).where(
+                    audit_log.c.idx >= self._next,
+                    audit_log.c.idx < size,
+                    audit_log.c.action == KEK_ACTION,
+                    audit_log.c.outcome == OK,
+                )
+            ).all()
+        for moment, details in rows:
+            signer_id = json.loads(details).get("signer_id")
+            at = datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+            if isinstance(signer_id, str) and at > self._latest.get(signer_id, 0.0):
+                self._latest[signer_id] = at
+        self._next = size
+        return dict(self._latest)
+
+
 def last_kek_rotations(ctx: LifecycleContext) -> dict[str, float]:
-    """Signer id -> unix time of its latest successful KEK rotation in the audit log."""
-    query = select(audit_log.c.time, audit_log.c.details).where(
-        audit_log.c.action == KEK_ACTION, audit_log.c.outcome == OK
-    )
-    latest: dict[str, float] = {}
-    with ctx.store.read() as conn:
-        rows = conn.execute(query).all()
-    for moment, details in rows:
-        signer_id = json.loads(details).get("signer_id")
-        at = datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
-        if isinstance(signer_id, str) and at > latest.get(signer_id, 0.0):
-            latest[signer_id] = at
-    return latest
+    """The whole log read once (KekRotationTimes, for a one-off question)."""
+    return KekRotationTimes().read(ctx)
 
 
-def kek_rotation_due(ctx: LifecycleContext, every: float, now: float) -> list[str]:
+def kek_rotation_due(
+    ctx: LifecycleContext,
+    every: float,
+    now: float,
+    rotated: dict[str, float] | None = None,
+) -> list[str]:
     """Configured signers whose KEK is older than `every` seconds (registration counts
-    as the first KEK), oldest first."""
-    rotated = last_kek_rotations(ctx)
+    as the first KEK), oldest first. `rotated`: last_kek_rotations, if already read."""
+    if rotated is None:
+        rotated = last_kek_rotations(ctx)
     with ctx.store.read() as conn:
         registered = {s.id: float(s.registered_at) for s in list_signers(conn)}
     due = []
@@ -110,6 +138,7 @@ class LifecycleSchedule:
         self._check_every = check_every
         self._clock = clock
         self._grace = grace_seconds  # None: the signing deadline (refresh.py)
+        self._kek_times = KekRotationTimes()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="key-rotation", daemon=True)
 
@@ -138,7 +167,8 @@ class LifecycleSchedule:
                 if self._attempt(self._refresh, identity_id, failed):
                     refreshed.append(identity_id)
         if self._kek_every > 0:
-            for sid in kek_rotation_due(self._ctx, self._kek_every, now):
+            kek_times = self._kek_times.read(self._ctx)
+            for sid in kek_rotation_due(self._ctx, self._kek_every, now, kek_times):
                 if self._stop.is_set():
                     break
                 if self._attempt(self._rotate, sid, failed):

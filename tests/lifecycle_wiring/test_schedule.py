@@ -77,3 +77,19 @@ def test_zero_turns_a_schedule_off(harness: Harness) -> None:
     h.passport.create_identity(h.admin, threshold=2, participants=3)
     off = schedule(h, time.time() + 10 * DAY)
     assert not off.active and off.tick().refreshed == () and off.tick().rotated == ()
+
+
+def test_kek_rotation_times_are_read_incrementally(harness: Harness) -> None:
+    from nostr_passport.service.lifecycle.kek import rotate_keks
+    from nostr_passport.service.lifecycle_schedule import KekRotationTimes
+
+    ctx = LifecycleContext.of(harness.passport)
+    times = KekRotationTimes()
+    assert times.read(ctx) == {}
+    rotate_keks(ctx, ["signer-1"])
+    first = times.read(ctx)
+    assert list(first) == ["signer-1"]
+    rotate_keks(ctx, ["signer-3"])
+    second = times.read(ctx)  # only the records appended since: signer-1 is remembered
+    assert sorted(second) == ["signer-1", "signer-3"] and second["signer-1"] == first["signer-1"]
+    assert second == last_kek_rotations(ctx)  # the same as reading the whole log
