@@ -9,13 +9,13 @@ an `audit_integrity` failure is logged as an error: the store contradicts its hi
 from __future__ import annotations
 
 import logging
-import threading
 
 from nostr_passport.errors import PassportError
 from nostr_passport.hsm.provider import HsmProvider
 from nostr_passport.store import Store
 
 from .audit_checkpoints import create_checkpoint
+from .periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +24,16 @@ class CheckpointSchedule:
     """Sign a checkpoint every `every` seconds until stopped."""
 
     def __init__(self, store: Store, provider: HsmProvider, every: float, log_id: str) -> None:
-        if every <= 0:
-            raise ValueError("checkpoint interval must be positive")
         self._store = store
         self._provider = provider
-        self._every = every
         self._log_id = log_id
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="audit-checkpoints", daemon=True)
+        self._periodic = Periodic("audit checkpoints", every, self.tick, log)
 
     def start(self) -> None:
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._periodic.stop(timeout)
 
     def tick(self) -> None:
         """One scheduled checkpoint (also what the thread runs)."""
@@ -50,10 +44,3 @@ class CheckpointSchedule:
             log.log(level, "scheduled audit checkpoint failed: %s: %s", exc.code, exc)
             return
         log.info("audit checkpoint at tree size %d", checkpoint.tree_size)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                self.tick()
-            except Exception:  # keep the schedule alive; details go to the log
-                log.exception("scheduled audit checkpoint crashed")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from .audit import OK
 from .lifecycle.context import LifecycleContext
 from .lifecycle.kek import KEK_ACTION, rotate_keks
 from .lifecycle.refresh import refresh_due, refresh_identity
+from .periodic import Periodic
 
 log = logging.getLogger(__name__)
 ACTOR = "schedule"
@@ -135,24 +135,20 @@ class LifecycleSchedule:
         self._ctx = ctx
         self._refresh_every = refresh_every
         self._kek_every = kek_rotate_every
-        self._check_every = check_every
         self._clock = clock
         self._grace = grace_seconds  # None: the signing deadline (refresh.py)
         self._kek_times = KekRotationTimes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="key-rotation", daemon=True)
+        self._periodic = Periodic("key rotation", check_every, self.tick, log)
 
     @property
     def active(self) -> bool:
         return self._refresh_every > 0 or self._kek_every > 0
 
     def start(self) -> None:
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._periodic.stop(timeout)
 
     def tick(self) -> TickReport:
         """Do what is due now (also what the thread runs)."""
@@ -162,14 +158,14 @@ class LifecycleSchedule:
         now = self._clock()
         if self._refresh_every > 0:
             for identity_id in refresh_due(all_identities(self._ctx), self._refresh_every, now):
-                if self._stop.is_set():
+                if self._periodic.stopping:
                     break
                 if self._attempt(self._refresh, identity_id, failed):
                     refreshed.append(identity_id)
         if self._kek_every > 0:
             kek_times = self._kek_times.read(self._ctx)
             for sid in kek_rotation_due(self._ctx, self._kek_every, now, kek_times):
-                if self._stop.is_set():
+                if self._periodic.stopping:
                     break
                 if self._attempt(self._rotate, sid, failed):
                     rotated.append(sid)
@@ -198,10 +194,3 @@ class LifecycleSchedule:
             failed.append(f"{name}: {exc.code}")
             return False
         return True
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._check_every):
-            try:
-                self.tick()
-            except Exception:  # keep the schedule alive; details go to the log
-                log.exception("scheduled lifecycle work crashed")
